@@ -218,6 +218,13 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     assert caught.value.code == "roster.file.unreadable"
 
 
+def test_huge_csv_is_a_file_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(roster_parse, "_MAX_CSV_BYTES", 100)
+    with pytest.raises(RosterFileError) as caught:
+        open_roster(roster(tmp_path, {}, {}, {}), today=TODAY)
+    assert caught.value.code == "roster.file.too_large"
+
+
 def test_xlsx_that_is_not_a_zip(tmp_path: Path) -> None:
     path = tmp_path / "r.xlsx"
     path.write_bytes(b"this is not a workbook")
@@ -526,7 +533,7 @@ def vocabulary_case(column: str, text: str, attribute: str, expected: object) ->
 @pytest.mark.parametrize("column, text, attribute, expected", [
     vocabulary_case("户口登记", "是", "has_hukou", True), vocabulary_case("户口登记", "", "has_hukou", True),
     vocabulary_case("户口登记", "有", "has_hukou", True), vocabulary_case("户口登记", "否", "has_hukou", False),
-    vocabulary_case("户口登记", "无", "has_hukou", True),  # 无 alone reads as a blank placeholder
+    vocabulary_case("户口登记", "无", "has_hukou", False), vocabulary_case("户口登记", "/", "has_hukou", True),
     vocabulary_case("是否登记户口", "否", "has_hukou", False), vocabulary_case("有无户口", "没有", "has_hukou", False),
     vocabulary_case("就学状态", "学龄前", "school_status", "preschool"),
     vocabulary_case("就学状态", "在读", "school_status", "in_school"),
@@ -839,7 +846,7 @@ def test_every_code_has_a_message(locale: str) -> None:
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])
 def test_messages_format_with_their_params(locale: str) -> None:
     params = {"row": 12, "value": "x", "max": "50", "age": "18", "id_birth": "2012-03-05", "id_sex": "男",
-              "path": "/tmp/a.csv", "reason": "oops", "columns": "乡镇、村"}
+              "path": "/tmp/a.csv", "reason": "oops", "columns": "乡镇、村", "max_mb": "256"}
     for text in read_catalog(locale).values():
         assert text % params  # no unknown or malformed placeholder
         if "%(" in text:
