@@ -1,0 +1,50 @@
+"""Xiangban (相伴): SMS and voice outreach for the care and protection of left-behind children."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The application factory: configuration from the environment, overrides from `config`."""
+    from bot import db
+    from bot.channels.factory import make_sender
+    from bot.config import load_config
+
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.config.update(load_config(config))
+    if not app.config.get("DATABASE_URL"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'xiangban.db'}"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db.init_app(app)
+    app.extensions["xiangban_sender"] = make_sender(app.config)
+
+    from handlers import health, twilio
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(twilio.bp)
+    _register_optional_blueprints(app)
+
+    from bot import cli
+
+    cli.register(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints of parts that may be absent in a partial checkout (voice, dashboard)."""
+    import importlib
+
+    for module_name in ("handlers.voice", "handlers.dashboard"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        if hasattr(module, "init_app"):
+            module.init_app(app)

@@ -1,0 +1,100 @@
+"""Twilio transport: the real twilio Client for texts and calls."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from bot.channels import SendError, SendResult
+
+# Error codes by meaning (https://www.twilio.com/docs/api/errors).
+OPTED_OUT = {"21610"}
+INVALID_NUMBER = {"21211", "21614", "21217", "21401", "21407", "21408", "21612"}
+RETRYABLE = {"20429", "20500", "20503", "30001", "30008"}
+
+
+class _RedirectingHttpClient(TwilioHttpClient):
+    """Sends every request to another base URL (a local Prism mock of Twilio's API in tests)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self._base = urlsplit(base)
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None,  # type: ignore[no-untyped-def]
+                timeout=None, allow_redirects=False):
+        parts = urlsplit(url)
+        url = parts._replace(scheme=self._base.scheme, netloc=self._base.netloc).geturl()
+        return super().request(method, url, params=params, data=data, headers=headers, auth=auth,
+                               timeout=timeout, allow_redirects=allow_redirects)
+
+
+def classify_error(error: TwilioRestException) -> SendError:
+    """Turn a Twilio error into a SendError with the right retry decision."""
+    code = str(error.code) if error.code is not None else None
+    retryable = code in RETRYABLE or error.status == 429 or error.status >= 500
+    return SendError(code, error.msg or str(error), retryable=retryable)
+
+
+class TwilioSender:
+    """Sends through Twilio's REST API with a status callback to /twilio/status."""
+
+    name = "twilio"
+
+    def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None,
+                 messaging_service_sid: str | None, public_url: str | None, api_base: str | None = None) -> None:
+        http_client = _RedirectingHttpClient(api_base) if api_base else None
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.public_url = public_url
+
+    def _callback(self, path: str) -> str | None:
+        return f"{self.public_url}{path}" if self.public_url else None
+
+    def send_text(self, to: str, body: str, *, message_id: int) -> SendResult:
+        """Create a Message with our status callback."""
+        kwargs: dict[str, str] = {"to": to, "body": body}
+        if self.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        elif self.from_number:
+            kwargs["from_"] = self.from_number
+        else:
+            raise SendError(None, "neither TWILIO_MESSAGING_SERVICE_SID nor TWILIO_FROM_NUMBER is set",
+                            retryable=False)
+        callback = self._callback("/twilio/status")
+        if callback:
+            kwargs["status_callback"] = callback
+        try:
+            created = self.client.messages.create(**kwargs)
+        except TwilioRestException as error:
+            raise classify_error(error) from error
+        return SendResult(provider_sid=created.sid, status=created.status or "queued")
+
+    def place_call(self, to: str, *, message_id: int) -> SendResult:
+        """Create a Call that fetches our IVR from /twilio/voice."""
+        if not self.from_number:
+            raise SendError(None, "TWILIO_FROM_NUMBER is needed to place calls", retryable=False)
+        if not self.public_url:
+            raise SendError(None, "PUBLIC_URL is needed to place calls", retryable=False)
+        try:
+            created = self.client.calls.create(
+                to=to, from_=self.from_number, url=f"{self.public_url}/twilio/voice",
+                status_callback=f"{self.public_url}/twilio/voice/status",
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                method="POST", status_callback_method="POST",
+            )
+        except TwilioRestException as error:
+            raise classify_error(error) from error
+        return SendResult(provider_sid=created.sid, status=created.status or "queued")
+
+
+def make_twilio_sender(config: dict) -> TwilioSender:  # type: ignore[type-arg]
+    """A TwilioSender from the app configuration."""
+    return TwilioSender(
+        config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
+        from_number=config.get("TWILIO_FROM_NUMBER"),
+        messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
+        public_url=config.get("PUBLIC_URL"), api_base=config.get("TWILIO_API_BASE"),
+    )
