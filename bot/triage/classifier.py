@@ -1,0 +1,192 @@
+"""The triage classifier: severity, category and highlighted evidence for one reply."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .lexicon import (
+    CATEGORY_PRIORITY,
+    CATEGORY_SEVERITY,
+    SEVERITY_RANK,
+    Entry,
+    Lexicon,
+    extra_paths_from_env,
+    load_lexicon,
+)
+
+_NEGATION_LOOKBACK = 24  # normalised characters before a hit that a negator may occupy
+_PRIORITY = {c: i for i, c in enumerate(CATEGORY_PRIORITY)}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A span of the ORIGINAL input text that fired a lexicon entry."""
+
+    start: int
+    end: int
+    text: str
+    rule: str  # lexicon entry id
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The outcome of triage: severity, category and the evidence a caseworker sees highlighted."""
+
+    severity: str  # "urgent" | "high" | "normal"
+    category: str
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def is_urgent(self) -> bool:
+        """True when the law asks for an immediate report to the police."""
+        return self.severity == "urgent"
+
+
+NORMAL = Triage("normal", "other", ())
+
+_cache: dict[str, Lexicon] = {}
+
+
+def default_lexicon() -> Lexicon:
+    """The built-in lexicon plus $TRIAGE_LEXICON_EXTRA files, compiled once per env value."""
+    key = "|".join(str(p) for p in extra_paths_from_env())
+    lex = _cache.get(key)
+    if lex is None:
+        lex = load_lexicon(extra_paths_from_env())
+        _cache.clear()
+        _cache[key] = lex
+    return lex
+
+
+@dataclass
+class _Hit:
+    entry: Entry
+    start: int  # normalised offsets
+    end: int
+    category: str
+
+
+def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
+    return a0 < b1 and b0 < a1
+
+
+def _negated(lex: Lexicon, norm: str, start: int, rule: str, category: str | None) -> bool:
+    """Whether a negator (没有, 不是, 从不, not...) ends right before ``start``.
+
+    ``category`` None means a resolution is being checked: every negator applies (还没找到).
+    """
+    if start == 0 or not lex.negators:
+        return False
+    before = norm[max(0, start - _NEGATION_LOOKBACK):start]
+    for neg in lex.negators:
+        if category is not None and not neg.applies_to(rule, category):
+            continue
+        if neg.regex is not None and neg.regex.search(before):
+            return True
+    return False
+
+
+def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list[int], str]:
+    """Return the surviving trigger hits (normalised offsets), the offset map and normalised text."""
+    lex = lexicon or default_lexicon()
+    norm, offsets = lex.normalizer.normalize(text)
+    if not norm or lex.prefilter.search(norm) is None:
+        return [], offsets, norm
+    hits: list[_Hit] = []
+    for entry in lex.triggers:
+        for m in entry.regex.finditer(norm):  # type: ignore[union-attr]
+            if m.end() > m.start():
+                hits.append(_Hit(entry, m.start(), m.end(), entry.category))
+    if not hits:
+        return [], offsets, norm
+    # 1. false friends: a suppress match overlapping a hit (or anywhere, scope=message) cancels it
+    for sup in lex.suppressors:
+        spans = [(m.start(), m.end()) for m in sup.regex.finditer(norm)]  # type: ignore[union-attr]
+        if not spans:
+            continue
+        kept = []
+        for h in hits:
+            if sup.applies_to(h.entry.id, h.category) and (
+                sup.scope == "message" or any(_overlaps(s, e, h.start, h.end) for s, e in spans)
+            ):
+                continue
+            kept.append(h)
+        hits = kept
+        if not hits:
+            return [], offsets, norm
+    # 2. negation right before the hit: 没有发烧, 没被打, 不是没人管, 从不, not hurt
+    hits = [h for h in hits if not _negated(lex, norm, h.start, h.entry.id, h.category)]
+    if not hits:
+        return [], offsets, norm
+    # 3. resolution after the hit: 已经好了, 烧退了, 找到了 (a negated resolution does not count)
+    for res in lex.resolvers:
+        ends = [
+            m.start() for m in res.regex.finditer(norm)  # type: ignore[union-attr]
+            if not _negated(lex, norm, m.start(), res.id, None)
+        ]
+        if not ends:
+            continue
+        kept = []
+        for h in hits:
+            if res.applies_to(h.entry.id, h.category) and any(s >= h.start for s in ends):
+                if res.becomes != "other":
+                    kept.append(_Hit(h.entry, h.start, h.end, res.becomes))
+                continue
+            kept.append(h)
+        hits = kept
+    return hits, offsets, norm
+
+
+def _to_evidence(text: str, offsets: list[int], hits: list[_Hit]) -> tuple[Evidence, ...]:
+    """Map hits back to spans of the original text, sorted and without duplicates."""
+    seen: set[tuple[int, int, str]] = set()
+    out: list[Evidence] = []
+    for h in sorted(hits, key=lambda h: (h.start, -h.end)):
+        start = offsets[h.start]
+        end = offsets[h.end - 1] + 1
+        key = (start, end, h.entry.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Evidence(start, end, text[start:end], h.entry.id))
+    return tuple(out)
+
+
+def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = None) -> Triage:
+    """Classify one reply (Chinese or English, whatever ``language`` says) into a Triage."""
+    if not isinstance(text, str) or not text.strip():
+        return NORMAL
+    hits, offsets, _ = analyse(text, lexicon)
+    if not hits:
+        return NORMAL
+    best = max(SEVERITY_RANK[CATEGORY_SEVERITY[h.category]] for h in hits)
+    top = [h for h in hits if SEVERITY_RANK[CATEGORY_SEVERITY[h.category]] == best]
+    category = min(top, key=lambda h: (_PRIORITY[h.category], h.start)).category
+    if category == "other":
+        return Triage("normal", "other", ())
+    return Triage(CATEGORY_SEVERITY[category], category, _to_evidence(text, offsets, hits))
+
+
+def classify_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Triage JSON lines {"id", "text", "language"?} into JSON lines {"id", "severity", "category"}."""
+    for line in lines:
+        if not line.strip():
+            continue
+        record: object = None
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("each line must be a JSON object")
+            text = record.get("text")
+            if not isinstance(text, str):
+                raise ValueError('"text" must be a string')
+            language = record.get("language") or "zh_Hans"
+            if not isinstance(language, str):
+                raise ValueError('"language" must be a string')
+            result = classify(text, language)
+            out = {"id": record.get("id"), "severity": result.severity, "category": result.category}
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            rid = record.get("id") if isinstance(record, dict) else None
+            out = {"id": rid, "severity": "normal", "category": "other", "error": str(exc)}
+        yield json.dumps(out, ensure_ascii=False)

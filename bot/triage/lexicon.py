@@ -1,0 +1,238 @@
+"""Loading, validating and compiling the triage lexicon (``lexicon.toml`` plus local files)."""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .normalize import Normalizer
+
+BUILTIN_PATH = Path(__file__).with_name("lexicon.toml")
+ENV_EXTRA = "TRIAGE_LEXICON_EXTRA"
+
+SEVERITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
+CATEGORY_SEVERITY: dict[str, str] = {
+    "abuse": "urgent",
+    "missing": "urgent",
+    "unattended": "urgent",
+    "injury": "urgent",
+    "guardian_incapable": "urgent",
+    "self_harm": "urgent",
+    "dropout": "high",
+    "illness": "high",
+    "distress": "high",
+    "bullying": "high",
+    "help": "high",
+    "hukou": "high",
+    "guardianship_change": "high",
+    "other": "normal",
+}
+# When several categories of the same severity fire, the first in this order is reported.
+CATEGORY_PRIORITY: tuple[str, ...] = (
+    "self_harm", "abuse", "missing", "unattended", "guardian_incapable", "injury",
+    "dropout", "bullying", "hukou", "guardianship_change", "illness", "distress", "help",
+    "other",
+)
+KINDS = ("trigger", "suppress", "negate", "resolve")
+SCOPES = ("overlap", "message")
+
+_MACRO_RE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+
+
+class LexiconError(ValueError):
+    """A lexicon file is malformed (bad TOML, unknown category, pattern that does not compile...)."""
+
+
+@dataclass
+class Entry:
+    """One reviewed lexicon entry (see the format notes at the top of lexicon.toml)."""
+
+    id: str
+    kind: str
+    patterns: list[str]
+    examples: list[str]
+    category: str = ""
+    categories: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    scope: str = "overlap"
+    gap: str = ""
+    max_gap: int = 0
+    becomes: str = "other"
+    note: str = ""
+    source: str = ""
+    regex: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def applies_to(self, rule: str, category: str) -> bool:
+        """Whether this suppress/negate/resolve entry acts on a trigger hit of ``rule``/``category``."""
+        if self.rules and rule in self.rules:
+            return True
+        if self.categories:
+            return category in self.categories
+        return not self.rules
+
+
+@dataclass
+class Lexicon:
+    """A compiled lexicon: entries by kind, macros, and the normaliser built from it."""
+
+    entries: list[Entry]
+    macros: dict[str, str]
+    normalize_map: dict[str, str]
+    sources: tuple[str, ...]
+    normalizer: Normalizer = field(init=False)
+    triggers: list[Entry] = field(init=False)
+    suppressors: list[Entry] = field(init=False)
+    negators: list[Entry] = field(init=False)
+    resolvers: list[Entry] = field(init=False)
+    prefilter: re.Pattern[str] = field(init=False)
+    by_id: dict[str, Entry] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.normalizer = Normalizer(self.normalize_map)
+        self.by_id = {e.id: e for e in self.entries}
+        self.triggers = [e for e in self.entries if e.kind == "trigger"]
+        self.suppressors = [e for e in self.entries if e.kind == "suppress"]
+        self.negators = [e for e in self.entries if e.kind == "negate"]
+        self.resolvers = [e for e in self.entries if e.kind == "resolve"]
+        alternatives = "|".join(f"(?:{e.regex.pattern})" for e in self.triggers if e.regex)
+        self.prefilter = re.compile(alternatives or r"(?!)", re.IGNORECASE)
+
+
+def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
+    """Replace {MACRO} references (upper-case names) with their non-capturing alternation."""
+    for _ in range(5):  # macros may reference macros, a few levels deep
+        if not _MACRO_RE.search(pattern):
+            return pattern
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in macros:
+                raise LexiconError(f"{where}: unknown macro {{{name}}}")
+            return f"(?:{macros[name]})"
+
+        pattern = _MACRO_RE.sub(sub, pattern)
+    raise LexiconError(f"{where}: macros nested too deeply")
+
+
+def _as_str_list(value: object, where: str) -> list[str]:
+    """Validate a TOML value as a list of strings (a single string is accepted too)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LexiconError(f"{where}: expected a list of strings")
+    return list(value)
+
+
+def _read(path: Path) -> dict:
+    """Parse one TOML lexicon file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LexiconError(f"{path}: {exc}") from exc
+
+
+def _entry_from(raw: dict, source: str) -> Entry:
+    """Build (uncompiled) an Entry from its TOML table, checking every field."""
+    where = f"{source}: entry {raw.get('id', '?')!r}"
+    known = {"id", "kind", "category", "categories", "rules", "patterns", "examples", "scope",
+             "gap", "max_gap", "becomes", "note", "enabled"}
+    unknown = set(raw) - known
+    if unknown:
+        raise LexiconError(f"{where}: unknown keys {sorted(unknown)}")
+    if not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise LexiconError(f"{source}: an entry has no id")
+    kind = raw.get("kind", "trigger")
+    if kind not in KINDS:
+        raise LexiconError(f"{where}: kind must be one of {KINDS}")
+    entry = Entry(
+        id=raw["id"], kind=kind,
+        patterns=_as_str_list(raw.get("patterns", []), where),
+        examples=_as_str_list(raw.get("examples", []), where),
+        category=raw.get("category", ""),
+        categories=tuple(_as_str_list(raw.get("categories", []), where)),
+        rules=tuple(_as_str_list(raw.get("rules", []), where)),
+        scope=raw.get("scope", "overlap"),
+        gap=raw.get("gap", ""),
+        max_gap=int(raw.get("max_gap", 0)),
+        becomes=raw.get("becomes", "other"),
+        note=raw.get("note", ""),
+        source=source,
+    )
+    if not entry.patterns:
+        raise LexiconError(f"{where}: no patterns")
+    if not entry.examples:
+        raise LexiconError(f"{where}: every entry needs at least one example")
+    if kind == "trigger":
+        if entry.category not in CATEGORY_SEVERITY or entry.category == "other":
+            raise LexiconError(f"{where}: unknown category {entry.category!r}")
+    for cat in entry.categories:
+        if cat not in CATEGORY_SEVERITY:
+            raise LexiconError(f"{where}: unknown category {cat!r} in categories")
+    if entry.becomes not in CATEGORY_SEVERITY:
+        raise LexiconError(f"{where}: unknown category {entry.becomes!r} in becomes")
+    if entry.scope not in SCOPES:
+        raise LexiconError(f"{where}: scope must be one of {SCOPES}")
+    return entry
+
+
+def _compile(entry: Entry, macros: dict[str, str]) -> None:
+    """Compile an entry's patterns into one regex (negators get their gap and an end anchor)."""
+    where = f"{entry.source}: entry {entry.id!r}"
+    body = "|".join(f"(?:{_expand(p, macros, where)})" for p in entry.patterns)
+    if entry.kind == "negate":
+        gap = _expand(entry.gap, macros, where) if entry.gap else ""
+        tail = f"(?:{gap}){{0,{entry.max_gap}}}" if gap and entry.max_gap > 0 else ""
+        body = f"(?:{body}){tail}\\s?$"
+    try:
+        entry.regex = re.compile(body, re.IGNORECASE)
+    except re.error as exc:
+        raise LexiconError(f"{where}: pattern does not compile: {exc}") from exc
+    if entry.regex.search("") is not None and entry.kind != "negate":
+        raise LexiconError(f"{where}: a pattern matches the empty string")
+
+
+def extra_paths_from_env() -> tuple[Path, ...]:
+    """Supervisor-added lexicon files named in $TRIAGE_LEXICON_EXTRA (os.pathsep-separated)."""
+    value = os.environ.get(ENV_EXTRA, "")
+    return tuple(Path(p) for p in value.split(os.pathsep) if p.strip())
+
+
+def load_lexicon(extra_paths: Sequence[Path] = ()) -> Lexicon:
+    """Load the built-in lexicon plus optional supervisor-added files (later files win by id)."""
+    paths = [BUILTIN_PATH, *[Path(p) for p in extra_paths]]
+    macros: dict[str, str] = {}
+    normalize_map: dict[str, str] = {}
+    entries: dict[str, Entry] = {}
+    for path in paths:
+        data = _read(path)
+        source = path.name if path == BUILTIN_PATH else str(path)
+        unknown = set(data) - {"version", "macros", "normalize", "entry"}
+        if unknown:
+            raise LexiconError(f"{source}: unknown top-level keys {sorted(unknown)}")
+        for name, value in data.get("macros", {}).items():
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise LexiconError(f"{source}: macro {name!r} must be UPPER_CASE = \"regex\"")
+            macros[name] = value
+        for key, value in data.get("normalize", {}).items():
+            if not isinstance(value, str) or len(key) != 1:
+                raise LexiconError(f"{source}: normalize keys are single characters, values strings")
+            normalize_map[key] = value
+        for raw in data.get("entry", []):
+            if not isinstance(raw, dict):
+                raise LexiconError(f"{source}: [[entry]] must be tables")
+            if raw.get("enabled", True) is False:
+                entries.pop(raw.get("id", ""), None)
+                continue
+            entry = _entry_from(raw, source)
+            entries[entry.id] = entry
+    for entry in entries.values():
+        _compile(entry, macros)
+    for entry in entries.values():
+        for rule in entry.rules:
+            if rule not in entries:
+                raise LexiconError(f"{entry.source}: entry {entry.id!r} names unknown rule {rule!r}")
+    return Lexicon(list(entries.values()), macros, normalize_map, tuple(str(p) for p in paths))
