@@ -50,6 +50,8 @@ def import_command(path: Path, dry_run: bool, strict: bool, language: str | None
         for rejected in report.rejected:
             for line in format_row_error(rejected, gettext):
                 click.echo(line)
+        for row, key, params in report.warnings:
+            click.echo(gettext("roster.row_prefix") % {"row": row} + " " + gettext(key) % params)
         for row, name, fields in report.changes:
             click.echo(gettext("roster.changed") % {"row": row, "name": name, "fields": ", ".join(fields)})
         if dry_run or (strict and report.rejected):

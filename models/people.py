@@ -28,7 +28,7 @@ class Child(Base):
     name: Mapped[str] = mapped_column(String(100))
     sex: Mapped[str | None] = mapped_column(String(10))
     birth_date: Mapped[date] = mapped_column(Date)
-    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    id_number: Mapped[str | None] = mapped_column(String(18), index=True)  # not unique: rosters carry typos
     has_hukou: Mapped[bool] = mapped_column(Boolean, default=True)
     school_status: Mapped[str | None] = mapped_column(String(20))
     school: Mapped[str | None] = mapped_column(String(200))

@@ -32,6 +32,7 @@ class ImportReport:
     rejected: list[RowRejected] = field(default_factory=list)
     changes: list[tuple[int, str, list[str]]] = field(default_factory=list)  # (row, child name, fields)
     unknown_columns: list[str] = field(default_factory=list)
+    warnings: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)  # (row, message key, params)
 
     @property
     def exit_status(self) -> int:
@@ -67,6 +68,8 @@ class RosterStore:
         self.children = {key: (cid, fp) for key, cid, fp in session.execute(
             select(Child.identity_key, Child.id, Child.roster_fingerprint)).tuples()}
         self.seen_rows: dict[str, int] = {}
+        self.seen_names: dict[str, str] = {}
+        self.row_keys: dict[int, str] = {}
 
     # -- places and people -------------------------------------------------------------------------
 
@@ -109,12 +112,13 @@ class RosterStore:
         """Insert new children in bulk and update changed ones; every row whole."""
         new_rows: list[ChildRow] = []
         for row in rows:
-            key = identity_key(row)
+            key = self._key(row, report)
             if key in self.seen_rows:
                 report.rejected.append(RowRejected(row.row_number, (FieldError(
                     "儿童姓名", "roster.error.duplicate_in_file", {"row": str(self.seen_rows[key])}),)))
                 continue
             self.seen_rows[key] = row.row_number
+            self.row_keys[row.row_number] = key
             known = self.children.get(key)
             if known is None:
                 new_rows.append(row)
@@ -129,13 +133,27 @@ class RosterStore:
             self._insert(new_rows)
             report.new += len(new_rows)
 
+    def _key(self, row: ChildRow, report: ImportReport) -> str:
+        """The row's identity; an ID number already used by a child of another name is kept apart and reported."""
+        key = identity_key(row)
+        if row.id_number and (key in self.seen_names and self.seen_names[key] != row.name):
+            report.warnings.append((row.row_number, "roster.warning.shared_id_number",
+                                    {"row": str(self.seen_rows.get(key, "")), "value": row.id_number}))
+            key = f"{key}|{row.name}"
+        elif row.id_number and key in self.children and key not in self.seen_names:
+            stored_name = self.session.scalar(select(Child.name).where(Child.identity_key == key))
+            if stored_name is not None and stored_name != row.name:
+                key = f"{key}|{row.name}"
+        self.seen_names.setdefault(key, row.name)
+        return key
+
     def _insert(self, rows: list[ChildRow]) -> None:
         self._new_contacts(person for row in rows for person in row.people)
         child_rows = []
         for row in rows:
             township = self._township(row.township, row.county)
             child_rows.append({
-                "identity_key": identity_key(row), "roster_fingerprint": fingerprint(row),
+                "identity_key": self.row_keys[row.row_number], "roster_fingerprint": fingerprint(row),
                 **{name: getattr(row, name) for name in CHILD_FIELDS},
                 "special_flags": sorted(row.special_flags), "township_id": township.id,
                 "village_id": self._village(township, row.village), "enrolled_at": self.now,
@@ -144,7 +162,7 @@ class RosterStore:
                                          child_rows).all()
         links, arrangements, plans = [], [], []
         for row, child_id, child_row in zip(rows, child_ids, child_rows):
-            self.children[identity_key(row)] = (child_id, child_row["roster_fingerprint"])
+            self.children[child_row["identity_key"]] = (child_id, child_row["roster_fingerprint"])
             row_links = self._links(row)
             links.extend({"child_id": child_id, "contact_id": cid, "role": role, "relationship_label": label}
                          for cid, role, label in row_links)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:25:45.717251
+Create Date: 2026-11-28 19:27:09.367490
 """
 from alembic import op
 import sqlalchemy as sa
@@ -130,11 +130,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['township_id'], ['township.id'], name=op.f('fk_child_township_id_township')),
     sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_child_village_id_village')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_child')),
-    sa.UniqueConstraint('id_number', name=op.f('uq_child_id_number')),
     sa.UniqueConstraint('identity_key', name=op.f('uq_child_identity_key'))
     )
     with op.batch_alter_table('child', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_child_guardianship_type'), ['guardianship_type'], unique=False)
+        batch_op.create_index(batch_op.f('ix_child_id_number'), ['id_number'], unique=False)
         batch_op.create_index(batch_op.f('ix_child_township_id'), ['township_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_child_village_id'), ['village_id'], unique=False)
 
@@ -388,6 +388,7 @@ def downgrade() -> None:
     with op.batch_alter_table('child', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_child_village_id'))
         batch_op.drop_index(batch_op.f('ix_child_township_id'))
+        batch_op.drop_index(batch_op.f('ix_child_id_number'))
         batch_op.drop_index(batch_op.f('ix_child_guardianship_type'))
 
     op.drop_table('child')
