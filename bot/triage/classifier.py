@@ -91,10 +91,13 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
     """Return the surviving trigger hits (normalised offsets), the offset map and normalised text."""
     lex = lexicon or default_lexicon()
     norm, offsets = lex.normalizer.normalize(text)
-    if not norm or lex.prefilter.search(norm) is None:
+    if not norm:
         return [], offsets, norm
+    chars = set(norm)
     hits: list[_Hit] = []
     for entry in lex.triggers:
+        if not entry.may_match(chars):
+            continue
         for m in entry.regex.finditer(norm):  # type: ignore[union-attr]
             if m.end() > m.start():
                 hits.append(_Hit(entry, m.start(), m.end(), entry.category))
@@ -102,6 +105,8 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
         return [], offsets, norm
     # 1. false friends: a suppress match overlapping a hit (or anywhere, scope=message) cancels it
     for sup in lex.suppressors:
+        if not sup.may_match(chars):
+            continue
         spans = [(m.start(), m.end()) for m in sup.regex.finditer(norm)]  # type: ignore[union-attr]
         if not spans:
             continue
@@ -121,6 +126,8 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
         return [], offsets, norm
     # 3. resolution after the hit: 已经好了, 烧退了, 找到了 (a negated resolution does not count)
     for res in lex.resolvers:
+        if not res.may_match(chars):
+            continue
         ends = [
             m.start() for m in res.regex.finditer(norm)  # type: ignore[union-attr]
             if not _negated(lex, norm, m.start(), res.id, None)

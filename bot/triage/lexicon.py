@@ -10,6 +10,12 @@ from pathlib import Path
 
 from .normalize import Normalizer
 
+try:  # the regex parser, used only to find each entry's "anchor" characters
+    from re import _constants as _sre_c, _parser as _sre_p  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_p  # type: ignore[no-redef]
+
 BUILTIN_PATH = Path(__file__).with_name("lexicon.toml")
 ENV_EXTRA = "TRIAGE_LEXICON_EXTRA"
 
@@ -33,7 +39,7 @@ CATEGORY_SEVERITY: dict[str, str] = {
 # When several categories of the same severity fire, the first in this order is reported.
 CATEGORY_PRIORITY: tuple[str, ...] = (
     "self_harm", "abuse", "missing", "unattended", "guardian_incapable", "injury",
-    "dropout", "bullying", "hukou", "guardianship_change", "illness", "distress", "help",
+    "bullying", "dropout", "hukou", "guardianship_change", "illness", "distress", "help",
     "other",
 )
 KINDS = ("trigger", "suppress", "negate", "resolve")
@@ -64,6 +70,12 @@ class Entry:
     note: str = ""
     source: str = ""
     regex: re.Pattern[str] | None = field(default=None, repr=False)
+    # characters of which every match contains at least one (None: unknown, always try the regex)
+    anchors: frozenset[str] | None = field(default=None, repr=False)
+
+    def may_match(self, chars: set[str]) -> bool:
+        """Cheap pre-test: can the regex match a text made of ``chars``?"""
+        return self.anchors is None or not self.anchors.isdisjoint(chars)
 
     def applies_to(self, rule: str, category: str) -> bool:
         """Whether this suppress/negate/resolve entry acts on a trigger hit of ``rule``/``category``."""
@@ -87,7 +99,6 @@ class Lexicon:
     suppressors: list[Entry] = field(init=False)
     negators: list[Entry] = field(init=False)
     resolvers: list[Entry] = field(init=False)
-    prefilter: re.Pattern[str] = field(init=False)
     by_id: dict[str, Entry] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,8 +108,57 @@ class Lexicon:
         self.suppressors = [e for e in self.entries if e.kind == "suppress"]
         self.negators = [e for e in self.entries if e.kind == "negate"]
         self.resolvers = [e for e in self.entries if e.kind == "resolve"]
-        alternatives = "|".join(f"(?:{e.regex.pattern})" for e in self.triggers if e.regex)
-        self.prefilter = re.compile(alternatives or r"(?!)", re.IGNORECASE)
+
+
+def _required_chars(items: object) -> frozenset[str] | None:
+    """A set of characters one of which every match of the parsed sequence contains, or None."""
+    best: frozenset[str] | None = None
+    for op, av in items:  # type: ignore[attr-defined]
+        req = _required_node(op, av)
+        if req is not None and (best is None or len(req) < len(best)):
+            best = req
+    return best
+
+
+def _required_node(op: object, av: object) -> frozenset[str] | None:
+    """Required characters of one regex parse node (see _required_chars)."""
+    c = _sre_c
+    if op is c.LITERAL:
+        return frozenset(chr(av))  # type: ignore[arg-type]
+    if op is c.SUBPATTERN:
+        return _required_chars(av[-1])  # type: ignore[index]
+    if op is c.ATOMIC_GROUP if hasattr(c, "ATOMIC_GROUP") else False:
+        return _required_chars(av)
+    if op is c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:  # type: ignore[index]
+            req = _required_chars(branch)
+            if req is None:
+                return None
+            out |= req
+        return frozenset(out)
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+        lo, _hi, body = av  # type: ignore[misc]
+        return _required_chars(body) if lo >= 1 else None
+    if op is c.IN:
+        chars: set[str] = set()
+        for iop, iav in av:  # type: ignore[attr-defined]
+            if iop is c.LITERAL:
+                chars.add(chr(iav))
+            elif iop is c.RANGE and iav[1] - iav[0] <= 64:
+                chars.update(chr(x) for x in range(iav[0], iav[1] + 1))
+            else:
+                return None
+        return frozenset(chars)
+    return None
+
+
+def _anchors(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Anchor characters of a compiled regex, or None when they cannot be worked out."""
+    try:
+        return _required_chars(_sre_p.parse(regex.pattern, regex.flags))
+    except Exception:  # pragma: no cover - parser internals differ: just never skip
+        return None
 
 
 def _expand(pattern: str, macros: dict[str, str], where: str) -> str:
@@ -188,11 +248,13 @@ def _compile(entry: Entry, macros: dict[str, str]) -> None:
         tail = f"(?:{gap}){{0,{entry.max_gap}}}" if gap and entry.max_gap > 0 else ""
         body = f"(?:{body}){tail}\\s?$"
     try:
-        entry.regex = re.compile(body, re.IGNORECASE)
+        entry.regex = re.compile(body)
     except re.error as exc:
         raise LexiconError(f"{where}: pattern does not compile: {exc}") from exc
     if entry.regex.search("") is not None and entry.kind != "negate":
         raise LexiconError(f"{where}: a pattern matches the empty string")
+    if entry.kind != "negate":
+        entry.anchors = _anchors(entry.regex)
 
 
 def extra_paths_from_env() -> tuple[Path, ...]:
