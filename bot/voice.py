@@ -95,13 +95,13 @@ def say(key: str, language: str, variables: dict[str, Any] | None = None) -> str
     return render(key, language, variables or None)
 
 
-def spoken_reply(template: str, variables: dict[str, Any], language: str) -> str:
-    """The spoken form of an engine reply: voice.<name> when the catalog has it, else the text itself."""
+def spoken_reply(template: str, variables: dict[str, Any], language: str) -> tuple[str, str]:
+    """The spoken form of an engine reply, (key, text): voice.<name> when the catalog has it, else the text."""
     name = template.split(".", 1)[1] if template.startswith("sms.") else template
     key = f"voice.{name}"
     if gettext(key, language) != key:
-        return render(key, language, variables or None)
-    return render(template, language, variables or None).replace("【相伴】", "")
+        return key, render(key, language, variables or None)
+    return template, render(template, language, variables or None).replace("【相伴】", "")
 
 
 def _question_prompt(session: Session, contact: Contact, question: engine.Question, language: str) -> str:
@@ -221,9 +221,11 @@ def key_pressed(session: Session, *, call: Call, digits: str, ref: str, page: in
 
 def _speak(reply: Message, language: str, now: datetime) -> str:
     """An engine reply is spoken on the call, not texted: record it as a delivered voice message."""
-    text = spoken_reply(reply.kind, reply.template_vars or {}, reply.language or language)
-    if reply.status == "queued" and reply.channel == "sms":
-        reply.channel, reply.body, reply.segments = "voice", text, 0
+    if reply.channel == "voice":  # a retried webhook: already spoken once, say the same again
+        return reply.body
+    key, text = spoken_reply(reply.kind, reply.template_vars or {}, reply.language or language)
+    if reply.status == "queued":
+        reply.kind, reply.channel, reply.body, reply.segments = key, "voice", text, 0
         reply.status, reply.sent_at, reply.delivered_at, reply.updated_at = "delivered", now, now, now
     return text
 
