@@ -130,9 +130,40 @@ def triage() -> None:
         click.echo(line)
 
 
+@click.command("chat")
+@click.option("--as", "phone", required=True, help="the phone number to text as (e.g. 13800000002)")
+@click.option("--now", "now_text", default=None, help="ISO-8601 time of the messages (default: now)")
+def chat(phone: str, now_text: str | None) -> None:
+    """Play the texts as a contact: each line you type is an inbound SMS; the replies are printed."""
+    import uuid
+
+    from bot.inbox import receive
+    from bot.outbox import dispatch
+    from bot.phones import normalize_phone
+
+    number = normalize_phone(phone) or phone
+    click.echo(f"texting as {number}; an empty line or Ctrl-D ends")
+    database, sender = get_database(), current_app.extensions["xiangban_sender"]
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        now = _now_option(now_text)
+        with database.session() as session:
+            result = receive(session, provider_sid=f"CHAT{uuid.uuid4().hex}", from_number=number,
+                             to_number="console", body=line, now=now, config=current_app.config)
+            session.commit()
+            dispatch(session, sender, now=now, config=current_app.config, ids=[m.id for m in result.replies])
+            for reply in result.replies:
+                click.echo(f"< {reply.body}")
+
+
 def register(app: Flask) -> None:
     """Attach every command to the app's CLI."""
-    for command in (db_cli, tick, worker, outbox, flags, triage):
+    for command in (db_cli, tick, worker, outbox, flags, triage, chat):
         app.cli.add_command(command)
     for module_name in ("bot.cli_people", "bot.cli_roster"):
         import importlib

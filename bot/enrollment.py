@@ -90,9 +90,9 @@ def start_arrangement(session: Session, *, child: Child, now: datetime, parent: 
 def enroll_child(session: Session, *, child: Child, now: datetime, first_checkin_at: datetime) -> None:
     """Enroll a new child: welcome everyone once, propose the arrangement, plan the rhythm."""
     child.enrolled_at = now
-    start_arrangement(session, child=child, now=now)
     plan_reminders(session, enrollment_rows(child_id=child.id, links=[(l.contact_id, l.role) for l in child.links],
                                             now=now, first_checkin_at=first_checkin_at))
+    start_arrangement(session, child=child, now=now)
     if child.guardianship_type == "unattended":
         flag_unattended(session, child=child, now=now)
 

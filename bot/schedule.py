@@ -24,6 +24,7 @@ from bot.engine import State
 from bot.enrollment import migrant_parents
 from bot.flags import raise_flag
 from bot.outbox import dispatch, mark_stuck_unknown, next_window_start, queue_call, queue_staff_text, queue_text
+from bot.reconcile import provider_lookup, reconcile_unknown
 from bot.reminders import PERIOD_DAYS, plan_reminder
 from bot.risk import risk_type
 from models import (ACTIVE_FLAG_STATUSES, Arrangement, Caseworker, Child, Contact, Flag, FlagEvent, Reminder,
@@ -64,6 +65,7 @@ def run_due(db: Database, sender: Sender, *, now: datetime, config: dict[str, An
     me = worker_id()
     with db.session() as session:
         mark_stuck_unknown(session, now=now)
+        reconcile_unknown(session, provider_lookup(sender), now)
         _send_due_reminders(session, now=now, config=config, worker=me, report=report)
         _advance_ladders(session, now=now, config=config, worker=me, report=report)
         _escalate_flags(session, now=now, config=config, report=report)
@@ -118,9 +120,13 @@ def _send_due_reminders(session: Session, *, now: datetime, config: dict[str, An
                              to_values={"state": "claimed", "claimed_by": worker, "claimed_at": now})
         for reminder_id in claimed:
             reminder = session.get(Reminder, reminder_id)
-            if reminder is not None:
+            if reminder is None:
+                continue
+            if _busy(session, reminder, now):  # an earlier reminder of this batch asked a question
+                reminder.state, reminder.claimed_by = "planned", None
+            else:
                 _fire(session, reminder, now=now, config=config, report=report)
-                session.commit()
+            session.commit()
 
 
 def _ready(session: Session, reminder: Reminder, now: datetime, config: dict[str, Any]) -> bool:
@@ -130,11 +136,15 @@ def _ready(session: Session, reminder: Reminder, now: datetime, config: dict[str
         return True  # fired only to be skipped and planned forward
     if not _in_window(contact, now, config):
         return False
-    if reminder.kind in QUESTION_KINDS:
-        open_question = load_state(session, contact).live_question(now)
-        if open_question is not None and open_question.reminder_id != reminder.id:
-            return False
-    return True
+    return not _busy(session, reminder, now)
+
+
+def _busy(session: Session, reminder: Reminder, now: datetime) -> bool:
+    """Whether the contact is still to answer another question (we never ask two at once)."""
+    if reminder.kind not in QUESTION_KINDS or not reminder.contact.reachable:
+        return False
+    open_question = load_state(session, reminder.contact).live_question(now)
+    return open_question is not None and open_question.reminder_id != reminder.id
 
 
 def _cadence(session: Session, reminder: Reminder, config: dict[str, Any]) -> dict[str, Any]:

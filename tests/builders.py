@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -79,7 +79,7 @@ def household(session: Session, *, now: datetime, name: str = "王小明", birth
     if enroll:
         from bot.enrollment import enroll_child
 
-        enroll_child(session, child=child, now=now, first_checkin_at=now)
+        enroll_child(session, child=child, now=now, first_checkin_at=now + timedelta(days=7))
     session.flush()
     return Household(child, people["father"], people["mother"], people["guardian"], people["helper"])
 
