@@ -1,6 +1,7 @@
 """Twilio transport: the real twilio Client for texts and calls."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from twilio.base.exceptions import TwilioRestException
@@ -88,6 +89,36 @@ class TwilioSender:
         except TwilioRestException as error:
             raise classify_error(error) from error
         return SendResult(provider_sid=created.sid, status=created.status or "queued")
+
+
+    def lookup(self, *, provider_sid: str | None, to: str, body: str, since: datetime | None,
+               channel: str = "sms") -> tuple[str, str, str | None] | None:
+        """What Twilio knows of a message whose send outcome we lost: (sid, status, error code), or None
+        when Twilio affirms it has none. Without a SID, the messages to that number created after the
+        claim are listed and matched by body. Raises when Twilio cannot be asked."""
+        resource = self.client.calls if channel == "voice" else self.client.messages
+        if provider_sid:
+            try:
+                found = resource(provider_sid).fetch()
+            except TwilioRestException as error:
+                if error.status == 404:
+                    return None
+                raise
+            return found.sid, str(found.status), _code(found)
+        after = (since - timedelta(minutes=2)) if since else None
+        for item in resource.list(to=to, limit=100):
+            created = getattr(item, "date_created", None)
+            if after is not None and created is not None and created < after:
+                continue
+            if channel != "voice" and (item.body or "") != body:
+                continue
+            return item.sid, str(item.status), _code(item)
+        return None
+
+
+def _code(item: object) -> str | None:
+    code = getattr(item, "error_code", None)
+    return str(code) if code else None
 
 
 def make_twilio_sender(config: dict) -> TwilioSender:  # type: ignore[type-arg]
