@@ -25,7 +25,6 @@ from bot.enrollment import migrant_parents
 from bot.flags import raise_flag
 from bot.outbox import dispatch, mark_stuck_unknown, next_window_start, queue_call, queue_staff_text, queue_text
 from bot.reconcile import provider_lookup, reconcile_unknown
-from bot.reconcile import provider_lookup, reconcile_unknown
 from bot.reminders import PERIOD_DAYS, plan_reminder
 from bot.risk import risk_type
 from models import (ACTIVE_FLAG_STATUSES, Arrangement, Caseworker, Child, Contact, Flag, FlagEvent, Reminder,
@@ -66,7 +65,6 @@ def run_due(db: Database, sender: Sender, *, now: datetime, config: dict[str, An
     me = worker_id()
     with db.session() as session:
         mark_stuck_unknown(session, now=now)
-        reconcile_unknown(session, provider_lookup(sender), now)
         reconcile_unknown(session, provider_lookup(sender), now)
         _send_due_reminders(session, now=now, config=config, worker=me, report=report)
         _advance_ladders(session, now=now, config=config, worker=me, report=report)
