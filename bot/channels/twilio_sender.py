@@ -14,13 +14,14 @@ from bot.channels import SendError, SendResult
 OPTED_OUT = {"21610"}
 INVALID_NUMBER = {"21211", "21614", "21217", "21401", "21407", "21408", "21612"}
 RETRYABLE = {"20429", "20500", "20503", "30001", "30008"}
+REQUEST_TIMEOUT = 30.0  # seconds; a hung connection must not hang the worker (the outcome is then "unknown")
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
     """Sends every request to another base URL (a local Prism mock of Twilio's API in tests)."""
 
-    def __init__(self, base: str) -> None:
-        super().__init__()
+    def __init__(self, base: str, timeout: float | None = None) -> None:
+        super().__init__(timeout=timeout)
         self._base = urlsplit(base)
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None,  # type: ignore[no-untyped-def]
@@ -45,7 +46,8 @@ class TwilioSender:
 
     def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None,
                  messaging_service_sid: str | None, public_url: str | None, api_base: str | None = None) -> None:
-        http_client = _RedirectingHttpClient(api_base) if api_base else None
+        http_client = (_RedirectingHttpClient(api_base, timeout=REQUEST_TIMEOUT) if api_base
+                       else TwilioHttpClient(timeout=REQUEST_TIMEOUT))
         self.client = Client(account_sid, auth_token, http_client=http_client)
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
