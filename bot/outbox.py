@@ -210,7 +210,7 @@ def mark_stuck_unknown(session: Session, *, now: datetime) -> int:
 
 
 def apply_status(session: Session, *, provider_sid: str, status: str, error_code: str | None,
-                 now: datetime) -> Message | None:
+                 now: datetime, config: dict[str, Any] | None = None) -> Message | None:
     """Apply a provider status callback: idempotent, and only ever forward in the lifecycle."""
     from models import STATUS_RANK
 
@@ -228,4 +228,11 @@ def apply_status(session: Session, *, provider_sid: str, status: str, error_code
         message.delivered_at = now
     if status == "sent" and message.sent_at is None:
         message.sent_at = now
+    if status in ("undelivered", "failed") and error_code and message.contact_id and config is not None:
+        from bot.flags import raise_flag
+
+        contact = session.get(Contact, message.contact_id)
+        if contact is not None:  # a carrier's verdict arrives late: opted out, or not a mobile
+            _apply_provider_verdict(session, contact, message, SendError(error_code, status, retryable=False), now,
+                                    raise_flag, config)
     return message

@@ -67,6 +67,7 @@ def status_callback() -> tuple[str, int]:
     if not sid or not status:
         return "", 204
     session = request_session()
-    apply_status(session, provider_sid=sid, status=status, error_code=form.get("ErrorCode"), now=utcnow())
+    apply_status(session, provider_sid=sid, status=status, error_code=form.get("ErrorCode"), now=utcnow(),
+                 config=current_app.config)
     session.commit()
     return "", 204

@@ -106,3 +106,18 @@ def test_status_callbacks_are_idempotent_and_monotonic(client: FlaskClient, sess
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_undelivered_callback_with_21610_opts_the_contact_out_and_tells_a_caseworker(
+        client: FlaskClient, session: Session, now: datetime) -> None:
+    family = household(session, now=now)
+    message = Message(direction="outbound", channel="sms", to_number=family.guardian.phone, body="x",
+                      kind="sms.checkin_ask", template_vars={}, status="sent", provider_sid="SMout2",
+                      contact_id=family.guardian.id, created_at=now, segments=1, attempts=1)
+    session.add(message)
+    session.commit()
+    form = {"MessageSid": "SMout2", "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    assert post_signed(client, "/twilio/status", form).status_code == 204
+    session.expire_all()
+    assert family.guardian.opted_out is True
+    assert session.scalars(select(Flag).where(Flag.category == "opted_out")).one().child_id == family.child.id
