@@ -23,6 +23,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "savepoint", _sqlite_begin_before_savepoint)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -52,6 +53,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     except Exception:  # in-memory databases cannot use WAL
         pass
     cursor.close()
+
+
+def _sqlite_begin_before_savepoint(connection: Any, _name: str) -> None:
+    """pysqlite starts a transaction only before a DML statement, so a SAVEPOINT issued first opens
+    the outermost transaction itself and its RELEASE commits everything: `begin_nested()` would make
+    an inbound message durable before its flag and reply. Open the real transaction first."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
 
 
 def get_database(app: Flask | None = None) -> Database:
