@@ -1,0 +1,446 @@
+"""The caseworker dashboard: scope on every route, CSRF, escaping, audit, and every flag action."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.clock import utcnow
+from bot.flags import raise_flag
+from models import AuditEvent, Caseworker, Flag, FlagEvent, Message
+from tests.builders import contact as make_contact
+from tests.handlers.dashboard_helpers import (PASSWORDS, PROBES, World, build_world, csrf_token,
+                                              fast_password_hashing, login, send_alarm)
+
+# Values for every URL parameter a dashboard route may take; a new parameter must be added here,
+# so no route escapes the out-of-scope walk.
+ACTIONS = ("take", "acknowledge", "police", "visit", "resolve", "reopen")
+PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.logout", "dashboard.set_language", "dashboard.static"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return build_world(session, utcnow())
+
+
+@pytest.fixture
+def alarm(client: FlaskClient, session: Session, world: World) -> Flag:
+    flag = send_alarm(client, session)
+    assert flag is not None and flag.child_id == world.a.child.id
+    return flag
+
+
+def dashboard_urls(app: Flask, values: dict[str, object]) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) for every dashboard route, parameters filled from `values`."""
+    urls = []
+    with app.test_request_context():
+        from flask import url_for
+
+        for rule in app.url_map.iter_rules():
+            if not rule.endpoint.startswith("dashboard") or rule.endpoint in PUBLIC_ENDPOINTS:
+                continue
+            missing = set(rule.arguments) - set(values) - {"action"}
+            assert not missing, f"the route walk does not know {missing} of {rule.rule}: add them to the test"
+            choices = [{}]
+            if "action" in rule.arguments:
+                choices = [{"action": a} for a in ACTIONS]
+            for extra in choices:
+                args = {k: values[k] for k in rule.arguments if k != "action"} | extra
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                    urls.append((rule.endpoint, method, url_for(rule.endpoint, **args)))
+    return urls
+
+
+def scope_values(world: World, flag: Flag) -> dict[str, object]:
+    return {"flag_id": flag.id, "child_id": world.a.child.id, "contact_id": world.a.guardian.id}
+
+
+def walk(client: FlaskClient, app: Flask, values: dict[str, object]) -> dict[str, tuple[int, str]]:
+    token = csrf_token(client, "/login")
+    results = {}
+    for endpoint, method, url in dashboard_urls(app, values):
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(url, data={"csrf_token": token, "station": "x", "note": "x", "outcome": "x",
+                                              "reason": "x", "no_report_reason": "x", "text": "hello"})
+        results[f"{method} {url}"] = (response.status_code, response.get_data(as_text=True))
+    return results
+
+
+# --- scope -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("outsider", ["worker_b", "super_x"])
+def test_every_route_is_404_for_an_out_of_scope_user(app: Flask, client: FlaskClient, session: Session,
+                                                     world: World, alarm: Flag, outsider: str) -> None:
+    login(client, outsider)
+    results = walk(client, app, scope_values(world, alarm))
+    assert len(results) >= 15
+    for url, (status, body) in results.items():
+        has_object = re.search(r"/\d+", url) is not None
+        if has_object or "/audit" in url:
+            assert status == 404, f"{outsider} got {status} at {url}"
+        else:
+            assert status in (200, 302), f"{outsider} got {status} at {url}"
+        for probe in PROBES:
+            assert probe not in body, f"{outsider} saw {probe} at {url}"
+    session.expire_all()
+    flag = session.get(Flag, alarm.id)
+    assert flag.status == "open" and flag.assignee_id is None and flag.police_reported_at is None
+    assert not session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).all()
+
+
+def test_the_same_walk_reaches_every_page_in_scope(app: Flask, client: FlaskClient, world: World,
+                                                   alarm: Flag) -> None:
+    login(client, "worker_a")
+    results = walk(client, app, scope_values(world, alarm))
+    for url, (status, _body) in results.items():
+        if "/audit" in url:
+            assert status == 404, "the audit log is for admins only"
+        else:
+            assert status in (200, 302), f"worker_a got {status} at {url}"
+    assert any(PROBES[1] in body for _status, body in results.values())
+
+
+def test_anonymous_visitors_are_sent_to_login_and_see_nothing(app: Flask, client: FlaskClient, world: World,
+                                                              alarm: Flag) -> None:
+    results = walk(client, app, scope_values(world, alarm))
+    for url, (status, body) in results.items():
+        assert status == 302, f"anonymous got {status} at {url}"
+        for probe in PROBES:
+            assert probe not in body
+    response = client.get(f"/flags/{alarm.id}")
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_supervisor_sees_the_county_and_admin_everything(client: FlaskClient, session: Session, world: World,
+                                                        alarm: Flag) -> None:
+    login(client, "super_j")
+    assert client.get(f"/flags/{alarm.id}").status_code == 200
+    assert client.get(f"/children/{world.b.child.id}").status_code == 200
+    assert client.get(f"/children/{world.c.child.id}").status_code == 404
+    children = client.get("/children").get_data(as_text=True)
+    assert "王小明" in children and "陈小花" in children and "张晨曦" not in children
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    login(client, "admin")
+    assert client.get(f"/children/{world.c.child.id}").status_code == 200
+    assert client.get("/audit").status_code == 200
+
+
+def test_caseworker_sees_only_own_township_in_lists(client: FlaskClient, session: Session, world: World,
+                                                    alarm: Flag) -> None:
+    send_alarm(client, session, sender="+8613800000032", body="孩子不见了，找不到人")
+    login(client, "worker_b")
+    queue = client.get("/").get_data(as_text=True)
+    assert "陈小花" in queue and "王小明" not in queue
+    conversations = client.get("/conversations").get_data(as_text=True)
+    assert "+8613800000032" in conversations and "+8613800000002" not in conversations
+    assert "王小明" not in client.get("/children").get_data(as_text=True)
+
+
+def test_unknown_sender_flags_are_visible_to_every_user(client: FlaskClient, session: Session, world: World) -> None:
+    flag = send_alarm(client, session, sender="+8613911112222", body="救命 孩子被打了")
+    assert flag is not None and flag.child_id is None and flag.township_id is None
+    for name in ("worker_a", "worker_b"):
+        with client.session_transaction() as web:
+            web.clear()
+        login(client, name)
+        assert client.get(f"/flags/{flag.id}").status_code == 200
+        assert client.get(f"/conversations/{flag.contact_id}").status_code == 200
+        assert f"/flags/{flag.id}" in client.get("/").get_data(as_text=True)
+
+
+# --- CSRF, escaping, headers -------------------------------------------------------------------
+
+def test_every_post_without_a_csrf_token_is_400(app: Flask, client: FlaskClient, session: Session, world: World,
+                                                alarm: Flag) -> None:
+    assert client.post("/login", data={"login": "worker_a", "password": PASSWORDS["worker_a"]}).status_code == 400
+    login(client, "worker_a")
+    for endpoint, method, url in dashboard_urls(app, scope_values(world, alarm)):
+        if method == "POST":
+            assert client.post(url, data={"station": "x", "text": "hi"}).status_code == 400, url
+    assert client.post("/logout").status_code == 400
+    session.expire_all()
+    assert session.get(Flag, alarm.id).status == "open"
+
+
+def test_sms_bodies_are_escaped_everywhere(client: FlaskClient, world: World, alarm: Flag) -> None:
+    login(client, "worker_a")
+    for path in (f"/flags/{alarm.id}", f"/conversations/{world.a.guardian.id}", "/conversations", "/"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>window.__xss" not in html, path
+        assert "<img src=x" not in html, path
+    flag_page = client.get(f"/flags/{alarm.id}").get_data(as_text=True)
+    assert "&lt;script&gt;window.__xss=2&lt;/script&gt;" in flag_page
+    assert re.search(r"<mark[^>]*>被打</mark>", flag_page), "the triage evidence is highlighted"
+
+
+def test_pages_carry_security_headers_and_cookies_are_httponly(client: FlaskClient, world: World) -> None:
+    token = csrf_token(client)
+    response = client.post("/login", data={"login": "worker_a", "password": PASSWORDS["worker_a"],
+                                           "csrf_token": token})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_webhooks_need_no_csrf_token(client: FlaskClient, session: Session, world: World) -> None:
+    assert send_alarm(client, session) is not None
+
+
+# --- login -------------------------------------------------------------------------------------
+
+def test_five_wrong_passwords_lock_the_account(client: FlaskClient, session: Session, world: World) -> None:
+    token = csrf_token(client)
+    for _ in range(5):
+        response = client.post("/login", data={"login": "worker_a", "password": "wrong", "csrf_token": token})
+        assert response.status_code == 401
+    response = client.post("/login", data={"login": "worker_a", "password": PASSWORDS["worker_a"],
+                                           "csrf_token": token})
+    assert response.status_code == 401, "locked for 15 minutes even with the right password"
+    session.expire_all()
+    user = session.scalars(select(Caseworker).where(Caseworker.login == "worker_a")).one()
+    assert user.locked_until is not None and user.locked_until > utcnow() + timedelta(minutes=14)
+    failures = session.scalars(select(AuditEvent).where(AuditEvent.action == "login_failed")).all()
+    assert len(failures) == 6
+
+
+def test_addresses_are_throttled(app: Flask, client: FlaskClient, world: World) -> None:
+    app.extensions["dashboard_throttle"].limit = 3
+    token = csrf_token(client)
+    codes = [client.post("/login", data={"login": f"nobody{i}", "password": "x", "csrf_token": token}).status_code
+             for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_passwords_are_argon2_hashes(world: World) -> None:
+    assert world.users["worker_a"].password_hash.startswith("$argon2id$")
+
+
+def test_login_redirects_only_to_local_paths(client: FlaskClient, world: World) -> None:
+    token = csrf_token(client)
+    response = client.post("/login?next=https://evil.example/", data={
+        "login": "worker_a", "password": PASSWORDS["worker_a"], "csrf_token": token})
+    assert response.headers["Location"] == "/"
+
+
+# --- flag actions --------------------------------------------------------------------------------
+
+def post_action(client: FlaskClient, flag: Flag, action: str, **form: str) -> str:
+    token = csrf_token(client, f"/flags/{flag.id}")
+    response = client.post(f"/flags/{flag.id}/{action}", data={"csrf_token": token, **form})
+    assert response.status_code == 302
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_urgent_flag_shows_its_clock_and_every_action_is_recorded(client: FlaskClient, session: Session,
+                                                                       world: World, alarm: Flag) -> None:
+    login(client, "worker_a")
+    queue = client.get("/").get_data(as_text=True)
+    assert "报告时限还剩" in queue and f'id="flag-{alarm.id}"' in queue
+    post_action(client, alarm, "take")
+    post_action(client, alarm, "acknowledge")
+    page = post_action(client, alarm, "police", reported_at="", station="下营派出所", reference="JJ-2026-001",
+                       officer="张警官")
+    assert "下营派出所" in page and "JJ-2026-001" in page
+    post_action(client, alarm, "visit", visited_at="", note="孩子在奶奶家，手臂有淤青，已送医")
+    post_action(client, alarm, "resolve", outcome="已报警并由派出所处理，孩子暂住姑姑家")
+    session.expire_all()
+    flag = session.get(Flag, alarm.id)
+    assert flag.status == "resolved" and flag.police_station == "下营派出所"
+    assert flag.next_escalation_at is None
+    actor = world.users["worker_a"].id
+    assert flag.assignee_id == actor and flag.acknowledged_by_id == actor and flag.police_recorded_by_id == actor
+    steps = [(e.action, e.actor_id) for e in flag.events if e.actor_id is not None]
+    assert [s[0] for s in steps] == ["taken", "acknowledged", "police_reported", "home_visit", "resolved"]
+    assert {s[1] for s in steps} == {actor}
+    page = post_action(client, alarm, "reopen", reason="家长来电说又发生了")
+    session.expire_all()
+    assert session.get(Flag, alarm.id).status == "reported"
+    audited = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.object_type == "flag")
+                                                  .order_by(AuditEvent.id))]
+    for action in ACTIONS:
+        assert f"flag.{action}" in audited
+    assert "view_flag" in audited
+
+
+def test_a_late_urgent_flag_turns_red_and_sorts_first(client: FlaskClient, session: Session, world: World) -> None:
+    now = utcnow()
+    late, _ = raise_flag(session, category="unattended", now=now - timedelta(hours=2), child=world.a.child,
+                         contact=world.a.guardian, report_minutes=60)
+    high, _ = raise_flag(session, category="dropout", now=now, child=world.a.child, contact=world.a.guardian)
+    soon, _ = raise_flag(session, category="injury", now=now, child=world.a.child, contact=world.a.guardian,
+                         report_minutes=60)
+    session.commit()
+    login(client, "worker_a")
+    queue = client.get("/").get_data(as_text=True)
+    order = [int(i) for i in re.findall(r'id="flag-(\d+)"', queue)]
+    assert order == [late.id, soon.id, high.id]
+    card = queue[queue.index(f'id="flag-{late.id}"'):queue.index(f'id="flag-{soon.id}"')]
+    assert 'class="clock late"' in card and "已超过报告时限" in card
+
+
+def test_queue_filters(client: FlaskClient, session: Session, world: World, alarm: Flag) -> None:
+    raise_flag(session, category="dropout", now=utcnow(), child=world.a.child, contact=world.a.guardian)
+    session.commit()
+    login(client, "worker_a")
+    ids = lambda html: re.findall(r'id="flag-(\d+)"', html)  # noqa: E731
+    assert len(ids(client.get("/").get_data(as_text=True))) == 2
+    assert ids(client.get("/?category=dropout").get_data(as_text=True)) != ids(
+        client.get("/?category=abuse").get_data(as_text=True))
+    assert ids(client.get("/?status=resolved").get_data(as_text=True)) == []
+    town = world.a.child.township_id
+    assert len(ids(client.get(f"/?township={town}").get_data(as_text=True))) == 2
+
+
+def test_a_resolve_of_an_unreported_urgent_flag_needs_a_reason(client: FlaskClient, session: Session,
+                                                               world: World, alarm: Flag) -> None:
+    login(client, "worker_a")
+    page = post_action(client, alarm, "resolve", outcome="误报")
+    assert "紧急预警未报警" in page
+    session.expire_all()
+    assert session.get(Flag, alarm.id).status == "open"
+    post_action(client, alarm, "resolve", outcome="误报", no_report_reason="孩子说的是游戏，已上门核实")
+    session.expire_all()
+    assert session.get(Flag, alarm.id).status == "resolved"
+
+
+# --- conversations, replies ------------------------------------------------------------------------
+
+def test_reply_goes_through_the_outbox_and_shows_its_status(client: FlaskClient, session: Session, world: World,
+                                                            alarm: Flag) -> None:
+    login(client, "worker_a")
+    token = csrf_token(client, f"/conversations/{world.a.guardian.id}")
+    response = client.post(f"/conversations/{world.a.guardian.id}/reply",
+                           data={"csrf_token": token, "text": "奶奶您好，我马上过来 <b>"})
+    assert response.status_code == 302
+    sent = session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).one()
+    assert sent.body == "奶奶您好，我马上过来 <b>" and sent.status == "sent" and sent.to_number == "+8613800000002"
+    page = client.get(f"/conversations/{world.a.guardian.id}").get_data(as_text=True)
+    assert "我马上过来 &lt;b&gt;" in page and "已发出" in page
+    assert session.scalars(select(AuditEvent).where(AuditEvent.action == "reply")).one().object_id == world.a.guardian.id
+
+
+def test_failed_messages_say_why(client: FlaskClient, session: Session, world: World) -> None:
+    now = utcnow()
+    session.add(Message(direction="outbound", channel="sms", to_number=world.a.guardian.phone, body="测试",
+                        kind="sms.checkin_ask", template_vars={}, status="undelivered", error_code="30003",
+                        contact_id=world.a.guardian.id, created_at=now, updated_at=now))
+    session.commit()
+    login(client, "worker_a")
+    assert "发送失败 — 对方手机无法接通" in client.get(f"/conversations/{world.a.guardian.id}").get_data(as_text=True)
+
+
+def test_reply_to_an_opted_out_contact_is_refused(client: FlaskClient, session: Session, world: World) -> None:
+    world.a.guardian.opted_out = True
+    session.commit()
+    login(client, "worker_a")
+    token = csrf_token(client, f"/children/{world.a.child.id}")
+    client.post(f"/conversations/{world.a.guardian.id}/reply", data={"csrf_token": token, "text": "hi"})
+    assert not session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).all()
+
+
+# --- child record ----------------------------------------------------------------------------------
+
+def test_child_record_view_edit_and_export_are_audited(client: FlaskClient, session: Session, world: World,
+                                                       alarm: Flag) -> None:
+    login(client, "worker_a")
+    child_id = world.a.child.id
+    page = client.get(f"/children/{child_id}").get_data(as_text=True)
+    for text in ("王小明", "奶奶", "+8613800000002", "由（外）祖父母监护", "3 类", "委托监护确认", "疑似遭受侵害"):
+        assert text in page, text
+    token = csrf_token(client, f"/children/{child_id}/edit")
+    form = {"csrf_token": token, "school_status": "dropout", "school": "下营镇中心小学", "has_hukou": "yes",
+            "guardianship_quality": "poor", "special_circumstances": "<b>患病</b>", "risk_level_override": "2",
+            "risk_override_reason": ""}
+    assert client.post(f"/children/{child_id}/edit", data=form).status_code == 400
+    form["risk_override_reason"] = "长期无人照料"
+    assert client.post(f"/children/{child_id}/edit", data=form).status_code == 302
+    page = client.get(f"/children/{child_id}").get_data(as_text=True)
+    assert "辍学" in page and "&lt;b&gt;患病&lt;/b&gt;" in page and "2 级" in page
+    export = client.get(f"/children/{child_id}/export.json")
+    assert export.json["name"] == "王小明" and "attachment" in export.headers["Content-Disposition"]
+    session.expire_all()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.object_type == "child",
+                                                      AuditEvent.object_id == child_id)).all()
+    actions = [e.action for e in events]
+    assert actions.count("view_child") == 2 and "export" in actions
+    edit = next(e for e in events if e.action == "child.edit")
+    assert edit.detail["changes"]["school_status"] == ["in_school", "dropout"]
+    assert edit.actor_id == world.users["worker_a"].id and edit.township_id == world.a.child.township_id
+
+
+def test_admin_reads_the_audit_log(client: FlaskClient, world: World) -> None:
+    login(client, "worker_a")
+    client.get(f"/children/{world.a.child.id}")
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    login(client, "admin")
+    page = client.get("/audit?action=view_child").get_data(as_text=True)
+    assert "view_child" in page and "甲" in page
+
+
+def test_language_switch_to_english(client: FlaskClient, world: World, alarm: Flag) -> None:
+    login(client, "worker_a")
+    assert "预警待办" in client.get("/").get_data(as_text=True)
+    response = client.get("/lang/en?next=/")
+    assert response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "Flag queue" in page and "min left to report" in page
+
+
+def test_every_dashboard_text_exists_in_both_languages() -> None:
+    from pathlib import Path
+
+    from bot.i18n import gettext
+
+    root = Path(__file__).resolve().parents[2] / "handlers" / "dashboard"
+    keys = set()
+    for path in root.rglob("*"):
+        if path.suffix in (".py", ".html"):
+            keys |= set(re.findall(r"""['"](ui\.[a-z_]+(?:\.[a-z_]*[a-z])+)['"]""", path.read_text(encoding="utf-8")))
+    assert len(keys) > 100
+    for key in keys:
+        for locale in ("zh_Hans", "en"):
+            assert gettext(key, locale) != key, f"{key} missing in {locale}"
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def test_caseworker_create_from_the_command_line(runner, session: Session) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(args=["caseworker", "create", "--name", "甲", "--login", "worker_a", "--password-stdin",
+                                 "--township", "下营镇", "--township", "罗庄子镇", "--phone", "13800000099"],
+                           input="pw-A-correct-horse-7\n")
+    assert result.exit_code == 0, result.output
+    user = session.scalars(select(Caseworker).where(Caseworker.login == "worker_a")).one()
+    assert sorted(t.name for t in user.townships) == ["下营镇", "罗庄子镇"] and user.phone == "+8613800000099"
+    again = runner.invoke(args=["caseworker", "create", "--name", "甲", "--login", "worker_a", "--password-stdin",
+                                "--township", "下营镇"], input="pw-A-correct-horse-7\n")
+    assert again.exit_code != 0 and "login_taken" in again.output
+    short = runner.invoke(args=["caseworker", "create", "--name", "x", "--login", "x", "--password-stdin",
+                                "--township", "下营镇"], input="short\n")
+    assert short.exit_code != 0
+
+
+def test_demo_loads_once_and_prints_a_working_login(runner, client: FlaskClient, session: Session) -> None:  # type: ignore[no-untyped-def]
+    from models import Child
+
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0 and "already loaded" in second.output
+    assert len(session.scalars(select(Child)).all()) == 4
+    password = re.search(r"password: (\S+)", second.output).group(1)
+    login(client, "demo", password)
+    assert "刘子涵" in client.get("/children").get_data(as_text=True)
