@@ -29,6 +29,10 @@ def _replies_to(session: Session, message: Message) -> list[Message]:
                                 .order_by(Message.id)).all())
 
 
+def _clean(text: str | None) -> str:
+    return (text or "").replace("\x00", "")
+
+
 def find_or_create_contact(session: Session, phone: str, now: datetime) -> Contact:
     """The contact of a phone number; an unknown sender gets a contact row so caseworkers see them."""
     contact = session.scalars(select(Contact).where(Contact.phone == phone)).first()
@@ -43,12 +47,16 @@ def receive(session: Session, *, provider_sid: str | None, from_number: str, to_
             now: datetime, config: dict[str, Any], channel: str = "sms", question_ref: str | None = None,
             recording_url: str | None = None) -> InboundResult:
     """Store one inbound text (or keypad answer) once, run the engine, queue the replies; caller commits."""
+    # Whatever the form carried must be storable: PostgreSQL refuses NUL in text and over-long values,
+    # and a webhook refused for that would be retried by Twilio for ever and the message lost.
+    provider_sid = _clean(provider_sid)[:64] or None
+    from_number, to_number = _clean(from_number), _clean(to_number)
     if provider_sid:
         existing = session.scalars(select(Message).where(Message.provider_sid == provider_sid)).first()
         if existing is not None:
             return InboundResult(existing, _replies_to(session, existing), duplicate=True)
-    body = (body or "").replace("\x00", "")
-    phone = normalize_phone(from_number) or (from_number or "")[:32]
+    body = _clean(body)
+    phone = normalize_phone(from_number) or from_number.strip()[:20]  # contact.phone holds 20
     contact = find_or_create_contact(session, phone, now) if phone else None
     message = Message(direction="inbound", channel=channel, from_number=phone[:32] or None,
                       to_number=(to_number or "")[:32] or None, body=body, kind="inbound", template_vars={},
