@@ -201,13 +201,12 @@ def key_pressed(session: Session, *, call: Call, digits: str, ref: str, page: in
         return _page(session, contact, question, language, page=page + 1, silences=silences + 1)
     if digits == LEAVE_MESSAGE:
         return _record_turn(language, (), ref=ref, page=page + 1)
-    if digits == REPEAT or not known or not ref:
+    if digits == REPEAT or contact is None or not known or not ref:
         return _page(session, contact, question, language, page=page + 1, silences=silences)
     sid = f"{call.sid}:{ref}:{page}:{digits}"[:64]
     result = receive(session, provider_sid=sid, from_number=call.contact_phone, to_number=call.service_phone,
                      body=digits, now=now, config=config, channel="voice", question_ref=ref)
     spoken = tuple(_speak(reply, language, now) for reply in result.replies)
-    assert contact is not None
     following = load_state(session, contact).live_question(now)
     if following is None:
         return Turn(language, (*spoken, say("voice.goodbye", language)), "hangup", page=page + 1)
