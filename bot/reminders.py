@@ -34,7 +34,7 @@ def plan_reminders(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Reminder).on_conflict_do_nothing(index_elements=["contact_id", "kind", "period_key"])
+    statement = insert(Reminder.__table__).on_conflict_do_nothing(index_elements=["contact_id", "kind", "period_key"])
     session.execute(statement, list(rows))
 
 

@@ -102,7 +102,7 @@ class RosterStore:
                                        "opted_out": False, "invalid_number": False, "created_at": self.now}
         if fresh:
             rows = list(fresh.values())
-            ids = self.session.scalars(insert(Contact).returning(Contact.id, sort_by_parameter_order=True), rows).all()
+            ids = _insert_returning_ids(self.session, Contact.__table__, rows)
             for row, contact_id in zip(rows, ids):
                 self.contacts[row["phone"]] = contact_id
 
@@ -158,8 +158,7 @@ class RosterStore:
                 "special_flags": sorted(row.special_flags), "township_id": township.id,
                 "village_id": self._village(township, row.village), "enrolled_at": self.now,
                 "created_at": self.now, "updated_at": self.now})
-        child_ids = self.session.scalars(insert(Child).returning(Child.id, sort_by_parameter_order=True),
-                                         child_rows).all()
+        child_ids = _insert_returning_ids(self.session, Child.__table__, child_rows)
         links, arrangements, plans = [], [], []
         for row, child_id, child_row in zip(rows, child_ids, child_rows):
             self.children[child_row["identity_key"]] = (child_id, child_row["roster_fingerprint"])
@@ -176,9 +175,8 @@ class RosterStore:
             plans.extend(enrollment_rows(child_id=child_id, links=[(cid, role) for cid, role, _ in row_links],
                                          now=self.now, first_checkin_at=self.first_checkin_at))
         if links:
-            self.session.execute(insert(ChildContact), links)
-        arrangement_ids = self.session.scalars(
-            insert(Arrangement).returning(Arrangement.id, sort_by_parameter_order=True), arrangements).all()
+            self.session.execute(insert(ChildContact.__table__), links)
+        arrangement_ids = _insert_returning_ids(self.session, Arrangement.__table__, arrangements)
         for arrangement, arrangement_id in zip(arrangements, arrangement_ids):
             plans.extend(confirmation_rows(arrangement_id=arrangement_id, child_id=arrangement["child_id"],
                                            parent_id=arrangement["parent_contact_id"],
@@ -250,6 +248,18 @@ class RosterStore:
             self.session.refresh(child)
             start_arrangement(self.session, child=child, now=self.now)
         return sorted(set(changed))
+
+
+def _insert_returning_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows (same keys each) with Core executemany and return their ids in order.
+
+    Core, not the ORM bulk path: the ORM splits rows by which values are None and, on SQLite,
+    splices RETURNING rows in a way that grows with the batch (measured by bench/import.py).
+    """
+    if not rows:
+        return []
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.execute(statement, rows).scalars())
 
 
 def import_rows(session: Session, rows: Iterable[ChildRow | RowRejected], *, now: datetime,
