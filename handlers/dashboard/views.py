@@ -388,32 +388,44 @@ def children() -> str:
 
 
 def risk_summary(child: Child, open_flags: list[Flag]) -> dict[str, Any]:
-    """Risk type and, when bot.risk.assess exists (rosters issue), level and reasons."""
+    """Risk type, and with bot.risk.assess (rosters issue) the level, evaluation and the reasons in words."""
     from bot import risk
+    from handlers.dashboard import ui_locale
 
-    summary: dict[str, Any] = {"type": risk.risk_type(child), "level": None, "reasons": []}
+    summary: dict[str, Any] = {"type": risk.risk_type(child), "level": None, "computed_level": None,
+                               "overridden": False, "evaluation": None, "reasons": []}
     assess = getattr(risk, "assess", None)
     if assess is not None:
         try:
             result = assess(child, open_flags)
+            describe = getattr(risk, "describe", None)
+            reasons = describe(result, ui_locale()) if describe is not None else [
+                ui_text(str(r)) for r in getattr(result, "reasons", [])]
         except Exception:  # a page must not die on a scoring bug; the type still shows
             log.exception("risk assessment failed for child %s", child.id)
-            result = None
-        if result is not None:
-            get = result.get if isinstance(result, dict) else (lambda k, d=None: getattr(result, k, d))
-            summary["type"] = get("type", None) or get("risk_type", None) or summary["type"]
-            summary["level"] = get("level", None) or get("risk_level", None)
-            summary["reasons"] = [str(r) for r in (get("reasons", None) or [])]
-    if child.risk_level_override:
-        summary["override"] = child.risk_level_override
-        summary["override_reason"] = child.risk_override_reason
-    summary["reasons"] = [_maybe_text(r) for r in summary["reasons"]]
+        else:
+            summary.update(type=getattr(result, "type", summary["type"]), level=getattr(result, "level", None),
+                           computed_level=getattr(result, "computed_level", None),
+                           overridden=bool(getattr(result, "overridden", False)),
+                           evaluation=getattr(result, "evaluation", None), reasons=list(reasons))
+    if child.risk_level_override and not summary["overridden"]:
+        summary.update(level=child.risk_level_override, overridden=True)
+    summary["override_reason"] = child.risk_override_reason if summary["overridden"] else None
     return summary
 
 
-def _maybe_text(value: str) -> str:
-    translated = ui_text(value) if value.startswith(("ui.", "risk.")) else value
-    return translated
+def arrangement_history(arrangement: Any) -> list[dict[str, Any]]:
+    """The confirmation answers of an arrangement, oldest first, times parsed."""
+    rows = []
+    for entry in arrangement.history or []:
+        try:
+            at = datetime.fromisoformat(str(entry.get("at")))
+        except (TypeError, ValueError):
+            at = None
+        side = entry.get("side") if entry.get("side") in ("parent", "guardian") else "unknown"
+        answer = entry.get("answer") if entry.get("answer") in ("yes", "no") else "other"
+        rows.append({"at": at, "side": side, "answer": answer})
+    return rows
 
 
 @bp.get("/children/<int:child_id>")
@@ -430,7 +442,8 @@ def child_record(child_id: int) -> str:
     order = {"father": 0, "mother": 1, "guardian": 2, "helper": 3}
     links = sorted(child.links, key=lambda link: (order.get(link.role, 9), link.id))
     return render_template("dashboard/child.html", child=child, links=links, flags=flags,
-                           risk=risk_summary(child, open_flags), arrangements=list(reversed(child.arrangements)),
+                           risk=risk_summary(child, open_flags),
+                           arrangements=[(a, arrangement_history(a)) for a in reversed(child.arrangements)],
                            clocks={f.id: clock_view(f, now) for f in open_flags})
 
 

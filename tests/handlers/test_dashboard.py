@@ -104,11 +104,12 @@ def test_the_same_walk_reaches_every_page_in_scope(app: Flask, client: FlaskClie
                                                    alarm: Flag) -> None:
     login(client, "worker_a")
     results = walk(client, app, scope_values(world, alarm))
-    for url, (status, _body) in results.items():
+    for url, (status, body) in results.items():
         if "/audit" in url:
             assert status == 404, "the audit log is for admins only"
         else:
             assert status in (200, 302), f"worker_a got {status} at {url}"
+        assert not re.search(r"ui\.[a-z_]+\.", body), f"an untranslated key on {url}"
     assert any(PROBES[1] in body for _status, body in results.values())
 
 
@@ -356,10 +357,15 @@ def test_reply_to_an_opted_out_contact_is_refused(client: FlaskClient, session: 
 
 def test_child_record_view_edit_and_export_are_audited(client: FlaskClient, session: Session, world: World,
                                                        alarm: Flag) -> None:
+    arrangement = world.a.child.arrangements[-1]
+    arrangement.status = "parent_confirmed"
+    arrangement.history = [{"at": utcnow().isoformat(), "side": "parent", "answer": "yes", "message_id": None}]
+    session.commit()
     login(client, "worker_a")
     child_id = world.a.child.id
     page = client.get(f"/children/{child_id}").get_data(as_text=True)
-    for text in ("王小明", "奶奶", "+8613800000002", "由（外）祖父母监护", "3 类", "委托监护确认", "疑似遭受侵害"):
+    for text in ("王小明", "奶奶", "+8613800000002", "由（外）祖父母监护", "3 类", "委托监护确认", "疑似遭受侵害",
+                 "父母已确认，待监护人确认", "父母 · 回复确认"):
         assert text in page, text
     token = csrf_token(client, f"/children/{child_id}/edit")
     form = {"csrf_token": token, "school_status": "dropout", "school": "下营镇中心小学", "has_hukou": "yes",
@@ -398,6 +404,8 @@ def test_language_switch_to_english(client: FlaskClient, world: World, alarm: Fl
     assert response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
     assert "Flag queue" in page and "min left to report" in page
+    for path in (f"/flags/{alarm.id}", f"/children/{world.a.child.id}", f"/conversations/{world.a.guardian.id}"):
+        assert not re.search(r"ui\.[a-z_]+\.", client.get(path).get_data(as_text=True)), path
 
 
 def test_every_dashboard_text_exists_in_both_languages() -> None:
