@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from bot.clock import local_date, utcnow
 from bot.db import get_database
@@ -94,6 +94,7 @@ def _scope(session, township: str | None, county: str | None):  # type: ignore[n
 
 
 @click.command("stats")
+@with_appcontext
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="ages on this date (default: today)")
 @click.option("--township", default=None, help="only this township")
@@ -124,6 +125,7 @@ def stats_command(as_of: datetime | None, township: str | None, county: str | No
 
 
 @click.command("children")
+@with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.option("--township", default=None, help="only this township")
 @click.option("--county", default=None, help="only this county")
