@@ -38,10 +38,14 @@ def print_report(name: str, report: Report, show_mistakes: bool) -> bool:
     return all(passed.values())
 
 
-def bench_speed(texts: list[str], n: int) -> float:
-    """Classify ``n`` replies (cycling through ``texts``) on this core; return replies per second."""
+def bench_speed(texts: list[str], n: int) -> tuple[float, float]:
+    """Classify ``n`` replies (cycling through ``texts``) on this core.
+
+    Returns (replies per CPU second, replies per wall-clock second). The target is judged on
+    CPU time: on a shared machine wall-clock time also counts other processes' turns.
+    """
     default_lexicon()  # compile once, outside the timing
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     done = 0
     while done < n:
         for text in texts:
@@ -49,27 +53,44 @@ def bench_speed(texts: list[str], n: int) -> float:
             done += 1
             if done >= n:
                 break
-    return done / (time.perf_counter() - start)
+    return done / (time.process_time() - cpu), done / (time.perf_counter() - start)
+
+
+# Splits of tests/bot/triage_devset.jsonl, in the order printed. Only tune and heldout gate the
+# exit status: heldout2 and heldout3 are reported as measured, never tuned on (see their notes).
+SPLIT_NOTES = {
+    "heldout": "written before the rules (batches 1-3); batch 3 misses were later fixed, so no longer blind",
+    "heldout2": "blind batch 4: written BEFORE the concept rules and never evaluated while writing them, "
+                "but its texts were read while designing those rules (72 are lexicon examples): optimistic",
+    "heldout3": "blind batch 5: written AFTER the rules were frozen, measured once: the most honest estimate",
+}
 
 
 def main() -> int:
-    """Run the bench and print everything; exit status 1 if a held-out target fails."""
+    """Run the bench and print everything; exit status 1 if a tune/heldout target or speed fails."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000, help="classifications for the speed test")
     parser.add_argument("--mistakes", action="store_true", help="list misclassified replies")
     args = parser.parse_args()
     rows = load_devset()
-    heldout = [r for r in rows if r["split"] == "heldout"]
-    tune = [r for r in rows if r["split"] == "tune"]
-    ok = print_report("held-out", evaluate(heldout), args.mistakes)
-    blind = [r for r in heldout if "blind batch 3" in r.get("note", "")]
-    if blind:
-        print("\n(held-out subset written AFTER the rules existed and never tuned on: the most honest estimate)")
-        print_report("held-out blind batch 3", evaluate(blind), False)
-    print_report("tune", evaluate(tune), args.mistakes)
-    speed = bench_speed([r["text"] for r in rows], args.n)
-    print(f"\nspeed: {speed:,.0f} replies/second on one core over {args.n:,} classifications "
-          f"(target >= 5,000): {'PASS' if speed >= 5000 else 'FAIL'}")
+    by_split: dict[str, list[dict]] = {}
+    for r in rows:
+        by_split.setdefault(r["split"], []).append(r)
+    ok = True
+    for split in ("heldout", "tune"):
+        ok = print_report(split, evaluate(by_split.get(split, [])), args.mistakes) and ok
+        if split == "heldout":
+            print(f"  ({SPLIT_NOTES['heldout']})")
+            blind = [r for r in by_split.get("heldout", []) if "blind batch 3" in r.get("note", "")]
+            if blind:
+                print_report("heldout / blind batch 3", evaluate(blind), False)
+    for split in ("heldout2", "heldout3"):
+        if by_split.get(split):
+            print(f"\n({split}: {SPLIT_NOTES[split]})")
+            print_report(split, evaluate(by_split[split]), args.mistakes)
+    speed, wall = bench_speed([r["text"] for r in rows], args.n)
+    print(f"\nspeed: {speed:,.0f} replies per CPU-second on one core ({wall:,.0f}/s wall clock) over "
+          f"{args.n:,} classifications (target >= 5,000): {'PASS' if speed >= 5000 else 'FAIL'}")
     return 0 if ok and speed >= 5000 else 1
 
 

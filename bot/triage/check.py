@@ -25,6 +25,11 @@ def check_entry(entry: Entry, lexicon: Lexicon) -> list[str]:
         if fired:
             names = ", ".join(sorted({h.entry.id for h in fired}))
             problems.append(f"{entry.id}: example still fires {names}: {example!r}")
+    # a trigger's false friends: texts in which this entry must not survive
+    for example in entry.not_examples:
+        hits, _, _ = analyse(example, lexicon)
+        if any(h.entry.id == entry.id for h in hits):
+            problems.append(f"{entry.id}: fires on a not_example: {example!r}")
     return problems
 
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .lexicon import (
     CATEGORY_PRIORITY,
     CATEGORY_SEVERITY,
+    ENV_EXTRA,
     SEVERITY_RANK,
     Entry,
     Lexicon,
@@ -50,7 +52,7 @@ _cache: dict[str, Lexicon] = {}
 
 def default_lexicon() -> Lexicon:
     """The built-in lexicon plus $TRIAGE_LEXICON_EXTRA files, compiled once per env value."""
-    key = "|".join(str(p) for p in extra_paths_from_env())
+    key = os.environ.get(ENV_EXTRA, "")
     lex = _cache.get(key)
     if lex is None:
         lex = load_lexicon(extra_paths_from_env())
@@ -93,27 +95,32 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
     norm, offsets = lex.normalizer.normalize(text)
     if not norm:
         return [], offsets, norm
-    chars = set(norm)
+    # only the patterns whose anchor characters occur in the text are run (see Lexicon.index)
+    parts = lex.candidate_parts(set(norm))
     hits: list[_Hit] = []
-    for entry in lex.triggers:
-        if not entry.may_match(chars):
-            continue
-        for m in entry.regex.finditer(norm):  # type: ignore[union-attr]
-            if m.end() > m.start():
-                hits.append(_Hit(entry, m.start(), m.end(), entry.category))
+    spans: dict[str, list[tuple[int, int]]] = {}  # suppress / resolve entry id -> match spans
+    for entry, regex in parts:
+        kind = entry.kind
+        if kind == "trigger":
+            for m in regex.finditer(norm):
+                s, e = m.span()
+                if e > s and entry.near_ok(norm, s, e):
+                    hits.append(_Hit(entry, s, e, entry.category))
+        else:
+            found = [m.span() for m in regex.finditer(norm)]
+            if found:
+                spans.setdefault(entry.id, []).extend(found)
     if not hits:
         return [], offsets, norm
     # 1. false friends: a suppress match overlapping a hit (or anywhere, scope=message) cancels it
     for sup in lex.suppressors:
-        if not sup.may_match(chars):
-            continue
-        spans = [(m.start(), m.end()) for m in sup.regex.finditer(norm)]  # type: ignore[union-attr]
-        if not spans:
+        sup_spans = spans.get(sup.id)
+        if not sup_spans:
             continue
         kept = []
         for h in hits:
             if sup.applies_to(h.entry.id, h.category) and (
-                sup.scope == "message" or any(_overlaps(s, e, h.start, h.end) for s, e in spans)
+                sup.scope == "message" or any(_overlaps(s, e, h.start, h.end) for s, e in sup_spans)
             ):
                 continue
             kept.append(h)
@@ -126,12 +133,10 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
         return [], offsets, norm
     # 3. resolution after the hit: 已经好了, 烧退了, 找到了 (a negated resolution does not count)
     for res in lex.resolvers:
-        if not res.may_match(chars):
+        res_spans = spans.get(res.id)
+        if not res_spans:
             continue
-        ends = [
-            m.start() for m in res.regex.finditer(norm)  # type: ignore[union-attr]
-            if not _negated(lex, norm, m.start(), res.id, None)
-        ]
+        ends = [s for s, _ in res_spans if not _negated(lex, norm, s, res.id, None)]
         if not ends:
             continue
         kept = []

@@ -67,11 +67,26 @@ class Entry:
     gap: str = ""
     max_gap: int = 0
     becomes: str = "other"
+    near: list[str] = field(default_factory=list)
+    window: int = 0
+    not_examples: list[str] = field(default_factory=list)
     note: str = ""
     source: str = ""
     regex: re.Pattern[str] | None = field(default=None, repr=False)
     # characters of which every match contains at least one (None: unknown, always try the regex)
     anchors: frozenset[str] | None = field(default=None, repr=False)
+    # one compiled regex per pattern with its own anchors: the classifier only runs the
+    # patterns whose anchor characters occur in the text
+    parts: list[tuple[re.Pattern[str], frozenset[str] | None]] = field(default_factory=list, repr=False)
+    # proximity: a trigger hit counts only when `near` matches within `window` characters of it
+    near_regex: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def near_ok(self, norm: str, start: int, end: int) -> bool:
+        """Whether this entry's proximity condition (if any) holds for a hit at [start, end)."""
+        if self.near_regex is None:
+            return True
+        w = self.window
+        return self.near_regex.search(norm, max(0, start - w), min(len(norm), end + w)) is not None
 
     def may_match(self, chars: set[str]) -> bool:
         """Cheap pre-test: can the regex match a text made of ``chars``?"""
@@ -100,6 +115,10 @@ class Lexicon:
     negators: list[Entry] = field(init=False)
     resolvers: list[Entry] = field(init=False)
     by_id: dict[str, Entry] = field(init=False)
+    # char -> indexes into `parts` whose anchors contain it; `always`: parts without anchors
+    parts: list[tuple[Entry, re.Pattern[str]]] = field(init=False)
+    index: dict[str, tuple[int, ...]] = field(init=False)
+    always: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.normalizer = Normalizer(self.normalize_map)
@@ -108,6 +127,30 @@ class Lexicon:
         self.suppressors = [e for e in self.entries if e.kind == "suppress"]
         self.negators = [e for e in self.entries if e.kind == "negate"]
         self.resolvers = [e for e in self.entries if e.kind == "resolve"]
+        self.parts = []
+        index: dict[str, list[int]] = {}
+        always: set[int] = set()
+        for entry in self.entries:
+            if entry.kind == "negate":
+                continue
+            for regex, anchors in entry.parts:
+                i = len(self.parts)
+                self.parts.append((entry, regex))
+                if anchors is None:
+                    always.add(i)
+                else:
+                    for ch in anchors:
+                        index.setdefault(ch, []).append(i)
+        self.index = {ch: tuple(v) for ch, v in index.items()}
+        self.always = frozenset(always)
+
+    def candidate_parts(self, chars: set[str]) -> list[tuple[Entry, re.Pattern[str]]]:
+        """The (entry, pattern) pairs that may match a text made of ``chars``, in lexicon order."""
+        index = self.index
+        found = set(self.always)
+        found.update(*[index[ch] for ch in chars if ch in index])
+        parts = self.parts
+        return [parts[i] for i in sorted(found)]
 
 
 def _required_chars(items: object) -> frozenset[str] | None:
@@ -199,7 +242,7 @@ def _entry_from(raw: dict, source: str) -> Entry:
     """Build (uncompiled) an Entry from its TOML table, checking every field."""
     where = f"{source}: entry {raw.get('id', '?')!r}"
     known = {"id", "kind", "category", "categories", "rules", "patterns", "examples", "scope",
-             "gap", "max_gap", "becomes", "note", "enabled"}
+             "gap", "max_gap", "becomes", "note", "enabled", "near", "window", "not_examples"}
     unknown = set(raw) - known
     if unknown:
         raise LexiconError(f"{where}: unknown keys {sorted(unknown)}")
@@ -219,6 +262,9 @@ def _entry_from(raw: dict, source: str) -> Entry:
         gap=raw.get("gap", ""),
         max_gap=int(raw.get("max_gap", 0)),
         becomes=raw.get("becomes", "other"),
+        near=_as_str_list(raw.get("near", []), where),
+        window=int(raw.get("window", 0)),
+        not_examples=_as_str_list(raw.get("not_examples", []), where),
         note=raw.get("note", ""),
         source=source,
     )
@@ -236,6 +282,10 @@ def _entry_from(raw: dict, source: str) -> Entry:
         raise LexiconError(f"{where}: unknown category {entry.becomes!r} in becomes")
     if entry.scope not in SCOPES:
         raise LexiconError(f"{where}: scope must be one of {SCOPES}")
+    if entry.near and (kind != "trigger" or entry.window <= 0):
+        raise LexiconError(f"{where}: `near` is for triggers and needs a positive `window`")
+    if entry.not_examples and kind != "trigger":
+        raise LexiconError(f"{where}: `not_examples` is for triggers (suppressors use `examples`)")
     return entry
 
 
@@ -255,6 +305,16 @@ def _compile(entry: Entry, macros: dict[str, str]) -> None:
         raise LexiconError(f"{where}: a pattern matches the empty string")
     if entry.kind != "negate":
         entry.anchors = _anchors(entry.regex)
+        entry.parts = []
+        for p in entry.patterns:
+            part = re.compile(_expand(p, macros, where))
+            entry.parts.append((part, _anchors(part)))
+    if entry.near:
+        near = "|".join(f"(?:{_expand(p, macros, where)})" for p in entry.near)
+        try:
+            entry.near_regex = re.compile(near)
+        except re.error as exc:
+            raise LexiconError(f"{where}: `near` does not compile: {exc}") from exc
 
 
 def extra_paths_from_env() -> tuple[Path, ...]:

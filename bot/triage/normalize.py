@@ -14,6 +14,7 @@ input character it came from:
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
@@ -27,6 +28,8 @@ _PUNCT_MAP = {
 }
 _DROP_CATEGORIES = frozenset({"So", "Sk", "Cs", "Co", "Cn", "Cf", "Me"})
 _VARIATION = frozenset(chr(c) for c in range(0xFE00, 0xFE10))
+# two punctuation marks in a row: the fast path of Normalizer.normalize cannot collapse them
+_PUNCT_PAIR = re.compile("[" + re.escape("".join(sorted(PUNCTUATION))) + "]{2}")
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +60,9 @@ class Normalizer:
     def __init__(self, extra_map: Mapping[str, str] | None = None) -> None:
         self._extra = {k: v.lower() for k, v in (extra_map or {}).items()}
         self._cache: dict[str, str] = {}
+        # characters that normalise to exactly one non-space character (fast path)
+        self._simple: set[str] = set()
+        self._table: dict[int, str] = {}
 
     def _char(self, ch: str) -> str:
         """Normalise one input character to zero or more output characters."""
@@ -79,6 +85,12 @@ class Normalizer:
 
     def normalize(self, text: str) -> tuple[str, list[int]]:
         """Return the normalised text and, for each of its characters, the index in ``text``."""
+        # fast path: every character maps one-to-one and no punctuation needs collapsing,
+        # so the output is a plain translation and offsets are the identity
+        if self._simple.issuperset(text):
+            fast = text.translate(self._table)
+            if not _PUNCT_PAIR.search(fast):
+                return fast, list(range(len(text)))
         cache = self._cache
         out: list[str] = []
         offsets: list[int] = []
@@ -90,6 +102,9 @@ class Normalizer:
                 rep = self._char(ch)
                 if len(cache) < 50000:
                     cache[ch] = rep
+                    if len(rep) == 1 and not rep.isspace():
+                        self._simple.add(ch)
+                        self._table[ord(ch)] = rep
             for c in rep:
                 if c == "\n" or c.isspace():
                     if c == "\n":

@@ -301,19 +301,27 @@ def test_classify_lines() -> None:
 DEVSET = load_devset()
 
 
+NEW_SPLITS = ("heldout2", "heldout3")
+
+
 def test_devset_shape() -> None:
     assert len(DEVSET) >= 300
     ids = [r["id"] for r in DEVSET]
     assert len(ids) == len(set(ids))
     for r in DEVSET:
         assert set(r) == {"id", "text", "language", "severity", "category", "split", "note"}
-        assert r["split"] in {"tune", "heldout"}
+        assert r["split"] in {"tune", "heldout", *NEW_SPLITS}
         assert CATEGORY_SEVERITY[r["category"]] == r["severity"]
         assert r["language"] in {"zh_Hans", "en"}
-    heldout = sum(r["split"] == "heldout" for r in DEVSET)
-    assert 0.25 <= heldout / len(DEVSET) <= 0.45
-    for category in CATEGORY_SEVERITY:
-        assert any(r["category"] == category for r in DEVSET if r["split"] == "heldout"), category
+    original = [r for r in DEVSET if r["split"] in ("tune", "heldout")]
+    heldout = sum(r["split"] == "heldout" for r in original)
+    assert 0.25 <= heldout / len(original) <= 0.45
+    for split in ("heldout", *NEW_SPLITS):
+        rows = [r for r in DEVSET if r["split"] == split]
+        if split in NEW_SPLITS:
+            assert len(rows) >= 150, split
+        for category in CATEGORY_SEVERITY:
+            assert any(r["category"] == category for r in rows), (split, category)
 
 
 def _assert_targets(split: str) -> None:
@@ -327,13 +335,9 @@ def test_targets_on_tune_split() -> None:
     _assert_targets("tune")
 
 
-@pytest.mark.xfail(
-    reason="KNOWN GAP: on replies written after the rules existed (blind batch 3) the lexicon misses "
-    "unseen paraphrases; held-out urgent recall is about 0.81 and high-caught about 0.87 "
-    "(targets 0.97 / 0.90). Not tuned on held-out by design; see bench/triage_eval.py.",
-    strict=False,
-)
 def test_targets_on_heldout_split() -> None:
+    """Batches 1-3. Batch 3's misses (urgent recall 0.50 before) were fixed with concept rules,
+    so this split now measures regressions, not generalisation (see heldout3 for that)."""
     _assert_targets("heldout")
 
 
@@ -345,6 +349,31 @@ def test_heldout_written_before_rules_meets_targets() -> None:
 
 
 def test_heldout_false_positive_targets() -> None:
-    """Whatever the recall, normal replies must not be over-flagged on held-out."""
-    passed = evaluate([r for r in DEVSET if r["split"] == "heldout"]).passed()
-    assert passed["normal_as_urgent"] and passed["normal_as_high_or_urgent"]
+    """Whatever the recall, normal replies must not be over-flagged on any held-out split."""
+    for split in ("heldout", *NEW_SPLITS):
+        report = evaluate([r for r in DEVSET if r["split"] == split])
+        passed = report.passed()
+        assert passed["normal_as_urgent"] and passed["normal_as_high_or_urgent"], (split, report.figures())
+
+
+def test_heldout2_urgent_recall() -> None:
+    """heldout2 (blind batch 4, 222 replies) was written BEFORE the concept rules and its results
+    were not looked at while writing them -- but its texts were read while designing the rules and
+    72 of them are lexicon examples. Measured once at the end: urgent recall 1.000, high caught
+    0.980, normal->urgent 0.012, normal->high-or-urgent 0.071. Optimistic: see heldout3."""
+    report = evaluate([r for r in DEVSET if r["split"] == "heldout2"])
+    figures = report.figures()
+    assert figures["urgent_recall"] >= 0.9, figures
+    assert figures["high_caught"] >= 0.9, figures
+
+
+@pytest.mark.xfail(
+    reason="KNOWN GAP, measured once: on heldout3 (blind batch 5, 150 replies written AFTER the rules "
+    "were frozen, never tuned on) urgent recall is 0.548 and high caught 0.588 (0.435 / 0.471 with "
+    "the previous lexicon); normal->urgent 0.019, normal->high-or-urgent 0.093. Paraphrase rules "
+    "do not reach 0.9 on unseen wording; a learned recall net is needed (see bench notes).",
+    strict=False,
+)
+def test_heldout3_urgent_recall() -> None:
+    report = evaluate([r for r in DEVSET if r["split"] == "heldout3"])
+    assert report.figures()["urgent_recall"] >= 0.9, report.figures()
