@@ -49,6 +49,8 @@ def _mark_acknowledged(flag: Flag, actor: Caseworker, now: datetime) -> None:
     if flag.acknowledged_at is None:
         flag.acknowledged_at, flag.acknowledged_by_id = now, actor.id
     flag.next_escalation_at = None
+    if flag.assignee_id is None:  # whoever acts first on an unassigned flag holds it
+        flag.assignee_id = actor.id
     if flag.status == "open":
         flag.status = "acknowledged"
 
@@ -82,8 +84,6 @@ def acknowledge(session: Session, flag: Flag, actor: Caseworker, now: datetime) 
     if flag.status != "open":
         raise CaseworkError("not_open")
     _mark_acknowledged(flag, actor, now)
-    if flag.assignee_id is None:
-        flag.assignee_id = actor.id
     return _event(session, flag, actor, now, "acknowledged")
 
 

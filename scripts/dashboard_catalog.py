@@ -76,6 +76,7 @@ T: dict[str, tuple[str, str]] = {
     "ui.flag.assigned": ("负责人", "Assigned to"),
     "ui.flag.report_due": ("报告时限", "Report due"),
     "ui.flag.child": ("儿童", "Child"),
+    "ui.flag.police": ("报警", "Police"),
     "ui.flag.contact": ("联系人", "Contact"),
     "ui.flag.conversation": ("引发预警的短信", "The conversation that raised it"),
     "ui.flag.open_conversation": ("打开完整对话并回复", "Open the whole conversation and reply"),

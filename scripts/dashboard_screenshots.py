@@ -33,9 +33,15 @@ def main(base: str, login: str, password: str) -> None:
             with page.expect_navigation():
                 page.click("form button[type=submit] >> nth=-1")
             shot("queue")
-            card = page.locator(".card.urgent", has=page.locator(".clock[data-due]"), has_text="“").first
-            with page.expect_navigation():
-                card.locator("a.flag-row").click()
+            # the first urgent flag on the clock that came from a text (not, say, an enrolment check)
+            links = page.eval_on_selector_all(".card.urgent:has(.clock[data-due]) a.flag-row",
+                                              "els => els.map(e => e.getAttribute('href'))")
+            for href in links:
+                page.goto(base + href)
+                if page.locator(".msg.trigger").count():
+                    break
+            else:
+                raise SystemExit("no urgent flag raised by a text: send one with `flask --app bot chat` first")
             shot("flag")
             page.fill("#station", "下营派出所")
             page.fill("#reference", "JZ-2026-1128")

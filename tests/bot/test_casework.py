@@ -67,6 +67,7 @@ def test_police_report_is_recorded_and_stops_the_clock(session: Session, urgent:
     assert urgent.status == "reported" and urgent.police_station == "下营派出所"
     assert urgent.police_reported_at == reported and urgent.police_recorded_by_id == worker.id
     assert urgent.acknowledged_by_id == worker.id and urgent.next_escalation_at is None
+    assert urgent.assignee_id == worker.id, "whoever acts first on an unassigned flag holds it"
     event = urgent.events[-1]
     assert event.action == "police_reported" and event.detail["on_time"] is True
     clock = casework.report_clock(urgent, now + timedelta(hours=3))

@@ -194,6 +194,8 @@ def test_pages_carry_security_headers_and_cookies_are_httponly(client: FlaskClie
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     page = client.get("/")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "/dashboard-static/countdown.js" in page.get_data(as_text=True)
+    assert client.get("/dashboard-static/countdown.js").status_code == 200
     assert page.headers["Cache-Control"] == "no-store"
 
 
