@@ -5,6 +5,7 @@ Run: .venv/bin/python bench/triage_eval.py [--n 100000] [--mistakes]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.triage import classify, default_lexicon  # noqa: E402
 from bot.triage.metrics import SEVERITIES, TARGETS, Report, evaluate, load_devset  # noqa: E402
+from bot.triage.model import ENV_NET, net_enabled  # noqa: E402
 
 
 def print_report(name: str, report: Report, show_mistakes: bool) -> bool:
@@ -88,6 +90,26 @@ def main() -> int:
         if by_split.get(split):
             print(f"\n({split}: {SPLIT_NOTES[split]})")
             print_report(split, evaluate(by_split[split]), args.mistakes)
+    # the learned safety net (bot/triage/model.py) beside the lexicon: figures without and with it
+    print(f"\n=== learned safety net: default {'ON' if net_enabled() else 'OFF'} (${ENV_NET}) ===")
+    print(f"{'split':<10}{'net':<5}" + "".join(f"{TARGETS[k][0][:14]:>16}" for k in TARGETS))
+    saved = os.environ.get(ENV_NET)
+    try:
+        for split in ("heldout2", "heldout3"):
+            for flag in ("0", "1"):
+                os.environ[ENV_NET] = flag
+                figures = evaluate(by_split.get(split, [])).figures()
+                print(f"{split:<10}{'on' if flag == '1' else 'off':<5}"
+                      + "".join(f"{figures[k]:>16.3f}" for k in TARGETS))
+        print("  (heldout2 rows are TRAINING rows of the net: in-sample. heldout3 is blind.)")
+        os.environ[ENV_NET] = "1"
+        net_speed, _ = bench_speed([r["text"] for r in rows], min(args.n, 20_000))
+        print(f"  speed with the net on: {net_speed:,.0f} replies per CPU-second")
+    finally:
+        if saved is None:
+            os.environ.pop(ENV_NET, None)
+        else:
+            os.environ[ENV_NET] = saved
     speed, wall = bench_speed([r["text"] for r in rows], args.n)
     print(f"\nspeed: {speed:,.0f} replies per CPU-second on one core ({wall:,.0f}/s wall clock) over "
           f"{args.n:,} classifications (target >= 5,000): {'PASS' if speed >= 5000 else 'FAIL'}")

@@ -16,6 +16,7 @@ from .lexicon import (
     extra_paths_from_env,
     load_lexicon,
 )
+from .model import default_net, net_enabled
 
 _NEGATION_LOOKBACK = 24  # normalised characters before a hit that a negator may occupy
 _PRIORITY = {c: i for i, c in enumerate(CATEGORY_PRIORITY)}
@@ -165,19 +166,48 @@ def _to_evidence(text: str, offsets: list[int], hits: list[_Hit]) -> tuple[Evide
     return tuple(out)
 
 
-def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = None) -> Triage:
-    """Classify one reply (Chinese or English, whatever ``language`` says) into a Triage."""
-    if not isinstance(text, str) or not text.strip():
-        return NORMAL
-    hits, offsets, _ = analyse(text, lexicon)
+def _lexicon_triage(text: str, hits: list[_Hit], offsets: list[int]) -> Triage:
     if not hits:
         return NORMAL
     best = max(SEVERITY_RANK[CATEGORY_SEVERITY[h.category]] for h in hits)
     top = [h for h in hits if SEVERITY_RANK[CATEGORY_SEVERITY[h.category]] == best]
     category = min(top, key=lambda h: (_PRIORITY[h.category], h.start)).category
     if category == "other":
-        return Triage("normal", "other", ())
+        return NORMAL
     return Triage(CATEGORY_SEVERITY[category], category, _to_evidence(text, offsets, hits))
+
+
+def _with_net(text: str, lexicon_result: Triage, norm: str, offsets: list[int], lex: Lexicon) -> Triage:
+    """Raise the lexicon's severity when the learned safety net (model.py) is confident; never lower."""
+    if lexicon_result.severity == "urgent" or not norm:
+        return lexicon_result
+    net = default_net(lex.normalizer)
+    proposed = net.predict(norm).severity
+    if SEVERITY_RANK[proposed] <= SEVERITY_RANK[lexicon_result.severity]:
+        return lexicon_result
+    category, grams = net.category(norm, proposed)
+    evidence = tuple(
+        Evidence(offsets[s], offsets[s + len(g) - 1] + 1, text[offsets[s]:offsets[s + len(g) - 1] + 1],
+                 f"model:{category}")
+        for g, s in sorted(grams, key=lambda x: x[1])
+    )
+    return Triage(proposed, category, evidence)
+
+
+def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = None,
+             net: bool | None = None) -> Triage:
+    """Classify one reply (Chinese or English, whatever ``language`` says) into a Triage.
+
+    ``net`` switches the learned safety net on/off for this call (default: model.net_enabled()).
+    """
+    if not isinstance(text, str) or not text.strip():
+        return NORMAL
+    lex = lexicon or default_lexicon()
+    hits, offsets, norm = analyse(text, lex)
+    result = _lexicon_triage(text, hits, offsets)
+    if net_enabled() if net is None else net:
+        result = _with_net(text, result, norm, offsets, lex)
+    return result
 
 
 def classify_lines(lines: Iterable[str]) -> Iterator[str]:

@@ -1,0 +1,91 @@
+"""The learned safety net beside the lexicon (bot/triage/model.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.triage import SEVERITY_RANK, classify, default_lexicon
+from bot.triage.metrics import evaluate, load_devset
+from bot.triage.model import (
+    TRAIN_SPLITS,
+    TRAINING_PATH,
+    SafetyNet,
+    default_net,
+    load_training,
+    net_enabled,
+)
+
+DEVSET = load_devset()
+
+
+def test_training_file_is_tune_heldout_heldout2_only() -> None:
+    rows = load_training()
+    assert {r["split"] for r in rows} == set(TRAIN_SPLITS)
+    expected = [r for r in DEVSET if r["split"] in TRAIN_SPLITS]
+    assert [r["id"] for r in rows] == [r["id"] for r in expected]
+    blind = {r["text"] for r in DEVSET if r["split"] == "heldout3"}
+    assert not blind & {r["text"] for r in rows}, "heldout3 must never be trained on"
+    assert "heldout3" not in TRAINING_PATH.read_text(encoding="utf-8")
+
+
+def test_model_trains_deterministically() -> None:
+    rows = load_training()[:300]
+    norm = default_lexicon().normalizer
+    a, b = SafetyNet(rows, norm), SafetyNet(rows, norm)
+    assert a.severity_model.weights == b.severity_model.weights
+    assert a.severity_model.bias == b.severity_model.bias
+    assert a.category_model.loglik == b.category_model.loglik
+    text = norm.normalize("孩子两天没回家了")[0]
+    assert a.severity_proba(text) == b.severity_proba(text)
+
+
+@pytest.mark.parametrize("split", ["tune", "heldout", "heldout2", "heldout3"])
+def test_net_never_lowers_lexicon_severity(split: str) -> None:
+    for r in DEVSET:
+        if r["split"] != split:
+            continue
+        off = classify(r["text"], r["language"], net=False)
+        on = classify(r["text"], r["language"], net=True)
+        assert SEVERITY_RANK[on.severity] >= SEVERITY_RANK[off.severity], r["id"]
+        if on.severity == off.severity:
+            assert on == off, r["id"]  # the lexicon's category and evidence are kept
+        else:
+            assert all(e.rule.startswith("model:") for e in on.evidence)
+            assert all(r["text"][e.start:e.end] == e.text for e in on.evidence)
+
+
+def test_net_off_by_default_and_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XIANGBAN_TRIAGE_NET", raising=False)
+    assert net_enabled() is False  # kept off: heldout3 false positives over the limits
+    monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "1")
+    assert net_enabled() is True
+    monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "0")
+    assert net_enabled() is False
+
+
+def test_net_is_fast_enough() -> None:
+    import time
+    net = default_net(default_lexicon().normalizer)
+    texts = [default_lexicon().normalizer.normalize(r["text"])[0] for r in DEVSET]
+    cpu = time.process_time()
+    for t in texts * 5:
+        net.predict(t)
+    assert len(texts) * 5 / (time.process_time() - cpu) >= 10_000
+
+
+def test_heldout3_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """heldout3 (blind) with and without the net, as recorded in model.py / the report:
+    off: urgent 0.548, high caught 0.588, n->u 0.019, n->h|u 0.093;
+    on:  urgent 0.855, high caught 0.853, n->u 0.148, n->h|u 0.278 (over the limits: net kept OFF)."""
+    rows = [r for r in DEVSET if r["split"] == "heldout3"]
+    figures = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("XIANGBAN_TRIAGE_NET", flag)
+        figures[flag] = {k: round(v, 3) for k, v in evaluate(rows).figures().items()}
+    with capsys.disabled():
+        print("\nheldout3 net off:", json.dumps(figures["0"]), "\nheldout3 net on: ", json.dumps(figures["1"]))
+    assert figures["0"] == {"urgent_recall": 0.548, "high_caught": 0.588,
+                            "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
+    assert figures["1"] == {"urgent_recall": 0.855, "high_caught": 0.853,
+                            "normal_as_urgent": 0.148, "normal_as_high_or_urgent": 0.278}
