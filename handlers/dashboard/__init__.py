@@ -181,8 +181,7 @@ def init_app(app: Flask) -> None:
     from handlers.dashboard import auth, views  # noqa: F401  (routes attach to the blueprint)
     from handlers.dashboard.blueprint import bp
 
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked below, webhooks excepted
-    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked below for every POST outside /twilio/
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "dashboard.login"
