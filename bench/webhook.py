@@ -174,7 +174,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": "",
-           "PUBLIC_URL": base, "SECRET_KEY": "bench", "RUN_SCHEDULER": "0"}
+           "PUBLIC_URL": base, "SECRET_KEY": "bench"}
     log = (scratch / "gunicorn.log").open("w")
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--pythonpath", str(ROOT / "bench"),
                                "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "-k", "gthread",

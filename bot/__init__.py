@@ -23,28 +23,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions["xiangban_sender"] = make_sender(app.config)
 
-    from handlers import health, twilio
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    from handlers import dashboard, health, twilio, voice
 
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio.bp)
-    _register_optional_blueprints(app)
+    voice.init_app(app)
+    dashboard.init_app(app)
 
     from bot import cli
 
     cli.register(app)
     return app
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    """Blueprints of parts that may be absent in a partial checkout (voice, dashboard)."""
-    import importlib
-
-    for module_name in ("handlers.voice", "handlers.dashboard"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        if hasattr(module, "init_app"):
-            module.init_app(app)

@@ -163,15 +163,9 @@ def chat(phone: str, now_text: str | None) -> None:
 
 def register(app: Flask) -> None:
     """Attach every command to the app's CLI."""
+    from bot import cli_people, cli_roster
+
     for command in (db_cli, tick, worker, outbox, flags, triage, chat):
         app.cli.add_command(command)
-    for module_name in ("bot.cli_people", "bot.cli_roster"):
-        import importlib
-
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        module.register(app)
+    cli_people.register(app)
+    cli_roster.register(app)

@@ -48,7 +48,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "HELP_PHONE": os.environ.get("HELP_PHONE", ""),  # fallback caseworker number for HELP
         "DEFAULT_LANGUAGE": os.environ.get("DEFAULT_LANGUAGE", "zh_Hans"),
         "CADENCE": dict(DEFAULT_CADENCE),
-        "RUN_SCHEDULER": _env_bool("RUN_SCHEDULER"),
+        # Reverse proxies in front (ProxyFix): client address and scheme for throttling and cookies.
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",

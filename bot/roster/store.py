@@ -66,7 +66,7 @@ class RosterStore:
         self.villages = {(v.township_id, v.name): v.id for v in session.scalars(select(Village))}
         self.contacts = dict(session.execute(select(Contact.phone, Contact.id)).tuples().all())
         self.children = {key: (cid, fp) for key, cid, fp in session.execute(
-            select(Child.identity_key, Child.id, Child.roster_fingerprint)).tuples()}
+            select(Child.identity_key, Child.id, Child.roster_fingerprint))}
         self.seen_rows: dict[str, int] = {}
         self.seen_names: dict[str, str] = {}
         self.row_keys: dict[int, str] = {}
