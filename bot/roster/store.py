@@ -64,7 +64,7 @@ class RosterStore:
         self.first_checkin_at = first_checkin_time(now, config)
         self.townships = {t.name: t for t in session.scalars(select(Township))}
         self.villages = {(v.township_id, v.name): v.id for v in session.scalars(select(Village))}
-        self.contacts = dict(session.execute(select(Contact.phone, Contact.id)).tuples().all())
+        self.contacts = {phone: contact_id for phone, contact_id in session.execute(select(Contact.phone, Contact.id))}
         self.children = {key: (cid, fp) for key, cid, fp in session.execute(
             select(Child.identity_key, Child.id, Child.roster_fingerprint))}
         self.seen_rows: dict[str, int] = {}
