@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.triage import SEVERITY_RANK
 from models import ACTIVE_FLAG_STATUSES, CATEGORY_SEVERITY, Child, Contact, Flag, FlagEvent, Message
-
-SEVERITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
 
 
 def subject_key(child: Child | None, contact: Contact | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,23 +99,24 @@ def _claim_ids(session: Session, ids: list[int], *, from_state: str, to_values: 
     return claimed
 
 
-def _due_candidates(session: Session, query: Any) -> list[Reminder]:
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Reminder)
-    return list(session.scalars(query).all())
-
-
-def _send_due_reminders(session: Session, *, now: datetime, config: dict[str, Any], worker: str,
-                        report: TickReport) -> None:
+def _due_batches(session: Session, *conditions: Any) -> Iterator[list[Reminder]]:
+    """Due reminders in batches by id; on PostgreSQL rows another worker holds are skipped, not waited for."""
     last_id = 0
     while True:
-        candidates = _due_candidates(session, select(Reminder).where(
-            Reminder.state == "planned", Reminder.due_at <= now, Reminder.id > last_id
-        ).order_by(Reminder.id).limit(BATCH))
+        query = select(Reminder).where(*conditions, Reminder.id > last_id).order_by(Reminder.id).limit(BATCH)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Reminder)
+        candidates = list(session.scalars(query).all())
         if not candidates:
             session.commit()
             return
         last_id = candidates[-1].id
+        yield candidates
+
+
+def _send_due_reminders(session: Session, *, now: datetime, config: dict[str, Any], worker: str,
+                        report: TickReport) -> None:
+    for candidates in _due_batches(session, Reminder.state == "planned", Reminder.due_at <= now):
         ready = [r.id for r in candidates if _ready(session, r, now, config)]
         claimed = _claim_ids(session, ready, from_state="planned",
                              to_values={"state": "claimed", "claimed_by": worker, "claimed_at": now})
@@ -268,15 +270,7 @@ def _heightened(session: Session, child: Child | None) -> bool:
 
 def _advance_ladders(session: Session, *, now: datetime, config: dict[str, Any], worker: str,
                      report: TickReport) -> None:
-    last_id = 0
-    while True:
-        candidates = _due_candidates(session, select(Reminder).where(
-            Reminder.state == "sent", Reminder.next_step_at <= now, Reminder.id > last_id
-        ).order_by(Reminder.id).limit(BATCH))
-        if not candidates:
-            session.commit()
-            return
-        last_id = candidates[-1].id
+    for candidates in _due_batches(session, Reminder.state == "sent", Reminder.next_step_at <= now):
         for reminder in candidates:
             step = reminder.ladder_step
             final = step + 1 >= len(_ladder(session, reminder, config))

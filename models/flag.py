@@ -7,30 +7,19 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bot.triage import CATEGORY_SEVERITY as TRIAGE_CATEGORY_SEVERITY
 from models.base import Base
 from models.message import Message
 from models.people import Child, Contact
 
 SEVERITIES = ("urgent", "high", "normal")
+# The content categories come from triage; the rest are raised by the service itself.
 CATEGORY_SEVERITY: dict[str, str] = {
-    "abuse": "urgent",
-    "missing": "urgent",
-    "unattended": "urgent",
-    "injury": "urgent",
-    "guardian_incapable": "urgent",
-    "self_harm": "urgent",
-    "dropout": "high",
-    "illness": "high",
-    "distress": "high",
-    "bullying": "high",
-    "help": "high",
-    "hukou": "high",
-    "guardianship_change": "high",
+    **TRIAGE_CATEGORY_SEVERITY,
     "no_response": "high",
     "opted_out": "high",
     "invalid_number": "high",
     "voicemail": "high",
-    "other": "normal",
 }
 FLAG_STATUSES = ("open", "acknowledged", "reported", "resolved")
 ACTIVE_FLAG_STATUSES = ("open", "acknowledged", "reported")
