@@ -177,3 +177,26 @@ def test_two_concurrent_workers_on_postgresql_send_nothing_twice(app: Flask, ses
     pairs = [(m.to_number, m.body) for m in outbound(session)]
     assert len(pairs) == 40 * 4
     assert len(pairs) == len(set(pairs))
+
+
+def test_after_downtime_each_overdue_item_is_sent_once_and_catch_up_is_spread(app: Flask, session: Session) -> None:
+    for i in range(3):
+        household(session, now=START, enroll=True, name=f"李{i}红", father_phone=f"+86138100{i:05d}",
+                  guardian_phone=f"+86139100{i:05d}", village_name=f"屯{i}")
+    session.commit()
+    app.config["SEND_RATE_PER_SECOND"] = 0.1  # six texts a minute
+    later = START + timedelta(days=30)  # the worker was down for a month
+    tick(app, later)
+    queued = outbound(session)
+    assert sum(m.status == "sent" for m in queued) == 6
+    assert sum(m.status == "queued" for m in queued) == len(queued) - 6
+    for minute in range(1, 10):
+        tick(app, later + timedelta(minutes=minute))
+    sent = outbound(session)
+    assert all(m.status == "sent" for m in sent)
+    for phone in {m.to_number for m in sent}:
+        kinds = [m.kind for m in sent if m.to_number == phone]
+        for kind in set(kinds):
+            assert kinds.count(kind) == 1, f"{phone} got {kind} {kinds.count(kind)} times after downtime"
+    planned = session.scalars(select(Reminder).where(Reminder.kind == "checkin", Reminder.state == "planned")).all()
+    assert planned and all(r.due_at > later for r in planned)  # the next one, not the missed ones
