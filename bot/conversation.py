@@ -39,9 +39,8 @@ def child_info(child: Child, role: str) -> engine.ChildInfo:
 
 def contact_info(session: Session, contact: Contact | None, *, fallback_phone: str | None = None) -> engine.ContactInfo:
     """The engine's view of a contact (an unknown sender when None)."""
-    if contact is None or not contact.links:
-        return engine.ContactInfo(id=None if contact is None or not contact.links else contact.id,
-                                  language=contact.language if contact else "zh_Hans",
+    if contact is None or not contact.links:  # nobody we enrolled: an unknown sender
+        return engine.ContactInfo(id=None, language=contact.language if contact else "zh_Hans",
                                   caseworker_phone=fallback_phone)
     children = tuple(child_info(link.child, link.role)
                      for link in sorted(contact.links, key=lambda link: (link.child.birth_date, link.child_id)))
@@ -111,9 +110,8 @@ def apply_step(session: Session, *, contact: Contact | None, result: engine.Step
     queued = []
     if contact is not None:
         for reply in result.replies:
-            child = None
             queued.append(queue_text(session, contact=contact, template=reply.template, variables=reply.variables,
-                                     now=now, urgent=reply.urgent, in_reply_to=inbound, child=child))
+                                     now=now, urgent=reply.urgent, in_reply_to=inbound))
     return queued
 
 
