@@ -56,6 +56,7 @@ def demo() -> None:
     for person in result["people"]:
         click.echo(f"  {person}")
     click.echo(f"dashboard login: {result['login']}  password: {result['password']}")
+    click.echo("demo contacts have no quiet hours, so texts go out at once, day or night")
 
 
 def register(app: Flask) -> None:

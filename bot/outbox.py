@@ -69,9 +69,9 @@ def next_window_start(contact: Contact, now: datetime, *, default_zone: str, sta
     """None when `now` is inside the contact's daytime window, else the instant it next opens."""
     zone = contact.timezone or default_zone
     here = local(now, zone)
-    opens = contact.quiet_start or parse_hhmm(start)
-    closes = contact.quiet_end or parse_hhmm(end)
-    if opens <= here.time() < closes:
+    opens = contact.quiet_start if contact.quiet_start is not None else parse_hhmm(start)
+    closes = contact.quiet_end if contact.quiet_end is not None else parse_hhmm(end)
+    if opens == closes or opens <= here.time() < closes:  # the same start and end: no quiet hours
         return None
     day = here.date() if here.time() < opens else here.date() + timedelta(days=1)
     return datetime.combine(day, opens, tzinfo=here.tzinfo)

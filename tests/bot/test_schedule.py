@@ -200,3 +200,17 @@ def test_after_downtime_each_overdue_item_is_sent_once_and_catch_up_is_spread(ap
             assert kinds.count(kind) == 1, f"{phone} got {kind} {kinds.count(kind)} times after downtime"
     planned = session.scalars(select(Reminder).where(Reminder.kind == "checkin", Reminder.state == "planned")).all()
     assert planned and all(r.due_at > later for r in planned)  # the next one, not the missed ones
+
+
+def test_a_contact_may_set_their_own_window_or_none(app: Flask, session: Session) -> None:
+    from datetime import time
+
+    family = household(session, now=START, enroll=True)
+    family.father.quiet_start, family.father.quiet_end = time(0, 0), time(0, 0)  # any hour
+    family.guardian.quiet_start, family.guardian.quiet_end = time(6, 0), time(7, 0)
+    session.commit()
+    night = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)  # 23:00 in Shanghai
+    tick(app, night)
+    assert [m.kind for m in outbound(session)] == ["sms.welcome", "sms.confirm_parent"]
+    tick(app, datetime(2026, 11, 30, 22, 30, tzinfo=timezone.utc))  # 06:30 next day: the guardian's window
+    assert [m.kind for m in outbound(session, family.guardian.phone)] == ["sms.welcome", "sms.confirm_guardian"]
