@@ -15,8 +15,9 @@ Level (1 is the most serious):
 
 no level (None) when none of these holds. The level is the most serious that applies; every fact
 that applies is a reason (a message key in ``messages/*/LC_MESSAGES/reports.po``), most serious
-first. A caseworker may override the level with a reason (the dashboard's child edit page writes
-``Child.risk_level_override`` and audit-logs it; ``set_override`` does the same for code).
+first. A caseworker may override the level with a reason: ``set_override`` is the one way to write
+``Child.risk_level_override`` (the dashboard's child edit page and code alike), one ``risk.override``
+audit event per change.
 
 Guardian evaluation (监护评估) good / fair / poor: the recorded guardianship quality, made worse
 when the facts say so (level 1–2 → poor, level 3 → at least fair); unknown quality with no level
@@ -157,23 +158,38 @@ def describe(assessment: RiskAssessment, locale: str | None = None) -> list[str]
     return lines
 
 
+MAX_OVERRIDE_REASON = 1000
+
+
 class OverrideError(ValueError):
-    """An override without a reason, or to a level that does not exist."""
+    """An override without a reason (``str(error) == "reason"``), or to a level that does not exist ("level")."""
 
 
-def set_override(session: Any, child: Child, level: int | None, reason: str | None, *, actor: Any,
-                 now: datetime, ip: str | None = None) -> None:
-    """Override (or, with level None, clear) a child's risk level; the reason is required; audit-logged."""
-    from bot.audit import audit
-
-    reason = (reason or "").strip() or None
+def check_override(level: int | None, reason: str | None) -> str | None:
+    """The cleaned reason an override would keep (None when clearing); OverrideError when it is not valid."""
+    reason = (reason or "").replace("\x00", "").strip()[:MAX_OVERRIDE_REASON] or None
     if level is not None and level not in LEVELS:
         raise OverrideError("level")
     if level is not None and not reason:
         raise OverrideError("reason")
+    return reason if level is not None else None
+
+
+def set_override(session: Any, child: Child, level: int | None, reason: str | None, *, actor: Any,
+                 now: datetime, ip: str | None = None) -> bool:
+    """Override (or, with level None, clear) a child's risk level; the reason is required; one audit event.
+
+    Returns whether anything changed (nothing is written, nor audited, when the level and reason
+    are already those)."""
+    from bot.audit import audit
+
+    reason = check_override(level, reason)
     old = {"level": child.risk_level_override, "reason": child.risk_override_reason}
+    if old == {"level": level, "reason": reason}:
+        return False
     child.risk_level_override = level
-    child.risk_override_reason = reason if level is not None else None
+    child.risk_override_reason = reason
     child.updated_at = now
     audit(session, actor, "risk.override", "child", child.id, child.township_id,
-          {"old": old, "new": {"level": level, "reason": child.risk_override_reason}}, ip, now=now)
+          {"old": old, "new": {"level": level, "reason": reason}}, ip, now=now)
+    return True

@@ -16,11 +16,11 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
 
-from bot import casework
+from bot import casework, risk
 from bot.clock import utcnow
 from bot.db import request_session
 from bot.outbox import dispatch, queue_text
-from handlers.dashboard import audit_event, ui_text
+from handlers.dashboard import audit_event, client_ip, ui_text
 from handlers.dashboard.access import (child_or_404, contact_or_404, current_scope, flag_or_404, require_role,
                                        scoped_townships)
 from handlers.dashboard.blueprint import bp
@@ -388,29 +388,20 @@ def children() -> str:
 
 
 def risk_summary(child: Child, open_flags: list[Flag]) -> dict[str, Any]:
-    """Risk type, and with bot.risk.assess (rosters issue) the level, evaluation and the reasons in words."""
-    from bot import risk
+    """Risk type, level (the override when there is one), evaluation and the reasons in words (bot.risk)."""
     from handlers.dashboard import ui_locale
 
     summary: dict[str, Any] = {"type": risk.risk_type(child), "level": None, "computed_level": None,
-                               "overridden": False, "evaluation": None, "reasons": []}
-    assess = getattr(risk, "assess", None)
-    if assess is not None:
-        try:
-            result = assess(child, open_flags)
-            describe = getattr(risk, "describe", None)
-            reasons = describe(result, ui_locale()) if describe is not None else [
-                ui_text(str(r)) for r in getattr(result, "reasons", [])]
-        except Exception:  # a page must not die on a scoring bug; the type still shows
-            log.exception("risk assessment failed for child %s", child.id)
-        else:
-            summary.update(type=getattr(result, "type", summary["type"]), level=getattr(result, "level", None),
-                           computed_level=getattr(result, "computed_level", None),
-                           overridden=bool(getattr(result, "overridden", False)),
-                           evaluation=getattr(result, "evaluation", None), reasons=list(reasons))
-    if child.risk_level_override and not summary["overridden"]:
-        summary.update(level=child.risk_level_override, overridden=True)
-    summary["override_reason"] = child.risk_override_reason if summary["overridden"] else None
+                               "overridden": False, "evaluation": None, "reasons": [], "override_reason": None}
+    try:
+        result = risk.assess(child, open_flags)
+        reasons = risk.describe(result, ui_locale())
+    except Exception:  # a page must not die on a scoring bug; the type still shows
+        log.exception("risk assessment failed for child %s", child.id)
+        return summary
+    summary.update(type=result.type, level=result.level, computed_level=result.computed_level,
+                   overridden=result.overridden, evaluation=result.evaluation, reasons=reasons,
+                   override_reason=result.override_reason)
     return summary
 
 
@@ -474,12 +465,15 @@ def child_edit(child_id: int) -> str | Response:
     if quality is not None and quality not in QUALITIES:
         errors.append("ui.edit.error.invalid")
     override_text = form.get("risk_level_override") or ""
-    override = int(override_text) if override_text in ("1", "2", "3", "4") else None
+    override = int(override_text) if override_text in {str(n) for n in risk.LEVELS} else None
+    reason: str | None = None
     if override_text and override is None:
         errors.append("ui.edit.error.invalid")
-    reason = (form.get("risk_override_reason") or "").strip()[:1000] or None
-    if override is not None and not reason:
-        errors.append("ui.edit.error.override_reason")
+    else:
+        try:
+            reason = risk.check_override(override, form.get("risk_override_reason"))
+        except risk.OverrideError as error:
+            errors.append("ui.edit.error.override_reason" if str(error) == "reason" else "ui.edit.error.invalid")
     if errors:
         return render_template("dashboard/child_edit.html", child=child, parents=parents, errors=errors,
                                schools=SCHOOL_STATUSES, qualities=QUALITIES), 400  # type: ignore[return-value]
@@ -489,8 +483,6 @@ def child_edit(child_id: int) -> str | Response:
     change(child, "guardianship_quality", quality, "guardianship_quality")
     change(child, "special_circumstances", (form.get("special_circumstances") or "").strip()[:2000] or None,
            "special_circumstances")
-    change(child, "risk_level_override", override, "risk_level_override")
-    change(child, "risk_override_reason", reason if override is not None else None, "risk_override_reason")
     for parent in parents:
         change(parent, "workplace", (form.get(f"workplace_{parent.id}") or "").strip()[:200] or None,
                f"workplace:contact:{parent.id}")
@@ -498,6 +490,10 @@ def child_edit(child_id: int) -> str | Response:
     if changes:
         child.updated_at = now
         audit_event("child.edit", "child", child.id, child.township_id, {"changes": changes}, now)
+    # The override has its own service and audit event (risk.override, old and new level and reason).
+    overridden = risk.set_override(session, child, override, reason, actor=current_user.record, now=now,
+                                   ip=client_ip())
+    if changes or overridden:
         session.commit()
         flash(ui_text("ui.edit.saved"), "ok")
     return redirect(url_for("dashboard.child_record", child_id=child.id))

@@ -90,9 +90,10 @@ def test_set_override_needs_a_reason_and_is_audited(session: Session, now: datet
         set_override(session, home.child, 2, "  ", actor=None, now=now)
     with pytest.raises(OverrideError):
         set_override(session, home.child, 7, "why", actor=None, now=now)
-    set_override(session, home.child, 2, "家访：监护人长期卧床", actor=None, now=now)
+    assert set_override(session, home.child, 2, "家访：监护人长期卧床", actor=None, now=now)
     session.commit()
     assert assess(home.child).level == 2
+    assert not set_override(session, home.child, 2, " 家访：监护人长期卧床 ", actor=None, now=now)  # no change, no event
     set_override(session, home.child, None, None, actor=None, now=now)
     session.commit()
     assert assess(home.child).level == 4  # fair quality from the builder
@@ -100,3 +101,15 @@ def test_set_override_needs_a_reason_and_is_audited(session: Session, now: datet
                              .order_by(AuditEvent.id)).all()
     assert [e.detail["new"]["level"] for e in events] == [2, None]
     assert events[1].detail["old"] == {"level": 2, "reason": "家访：监护人长期卧床"}
+
+
+def test_check_override_cleans_the_reason_and_says_what_is_wrong() -> None:
+    from bot.risk import MAX_OVERRIDE_REASON, check_override
+
+    assert check_override(3, "  长期独自在家\x00 ") == "长期独自在家"
+    assert check_override(None, "ignored") is None
+    assert len(check_override(1, "字" * 5000) or "") == MAX_OVERRIDE_REASON
+    for level, reason, code in ((2, " ", "reason"), (0, "x", "level"), (5, "x", "level")):
+        with pytest.raises(OverrideError) as error:
+            check_override(level, reason)
+        assert str(error.value) == code

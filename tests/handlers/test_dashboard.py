@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
 from bot.flags import raise_flag
-from models import AuditEvent, Caseworker, Flag, FlagEvent, Message
+from models import AuditEvent, Caseworker, Child, Flag, FlagEvent, Message
 from tests.builders import contact as make_contact
 from tests.handlers.dashboard_helpers import (PASSWORDS, PROBES, World, build_world, csrf_token,
                                               fast_password_hashing, login, send_alarm)
@@ -388,6 +388,39 @@ def test_child_record_view_edit_and_export_are_audited(client: FlaskClient, sess
     edit = next(e for e in events if e.action == "child.edit")
     assert edit.detail["changes"]["school_status"] == ["in_school", "dropout"]
     assert edit.actor_id == world.users["worker_a"].id and edit.township_id == world.a.child.township_id
+    assert not any("risk" in field for field in edit.detail["changes"]), "the override is audited once, by itself"
+    [override] = [e for e in events if e.action == "risk.override"]
+    assert override.detail == {"old": {"level": None, "reason": None}, "new": {"level": 2, "reason": "长期无人照料"}}
+    assert override.actor_id == world.users["worker_a"].id
+
+
+def test_the_risk_override_goes_through_bot_risk(client: FlaskClient, session: Session, world: World) -> None:
+    login(client, "worker_a")
+    child_id = world.a.child.id
+    token = csrf_token(client, f"/children/{child_id}/edit")
+    unchanged = {"csrf_token": token, "school_status": world.a.child.school_status or "",
+                 "school": world.a.child.school or "", "has_hukou": "yes" if world.a.child.has_hukou else "no",
+                 "guardianship_quality": world.a.child.guardianship_quality or "",
+                 "special_circumstances": world.a.child.special_circumstances or ""}
+    for bad in ({"risk_level_override": "7", "risk_override_reason": "x"},
+                {"risk_level_override": "1", "risk_override_reason": "   "}):
+        assert client.post(f"/children/{child_id}/edit", data=unchanged | bad).status_code == 400
+    assert "调整风险等级须写明原因" in client.post(f"/children/{child_id}/edit", data=unchanged | {
+        "risk_level_override": "1", "risk_override_reason": ""}).get_data(as_text=True)
+    set_one = unchanged | {"risk_level_override": "1", "risk_override_reason": " 家访：独自在家 "}
+    assert client.post(f"/children/{child_id}/edit", data=set_one).status_code == 302
+    assert client.post(f"/children/{child_id}/edit", data=set_one).status_code == 302  # the same again: no event
+    assert client.post(f"/children/{child_id}/edit", data=unchanged | {"risk_level_override": "",
+                                                                         "risk_override_reason": "ignored"}
+                       ).status_code == 302
+    session.expire_all()
+    child = session.get(Child, child_id)
+    assert child.risk_level_override is None and child.risk_override_reason is None
+    events = session.scalars(select(AuditEvent).where(AuditEvent.object_id == child_id,
+                                                      AuditEvent.action.in_(("risk.override", "child.edit")))
+                             .order_by(AuditEvent.id)).all()
+    assert [e.action for e in events] == ["risk.override", "risk.override"]
+    assert [e.detail["new"] for e in events] == [{"level": 1, "reason": "家访：独自在家"}, {"level": None, "reason": None}]
 
 
 def test_admin_reads_the_audit_log(client: FlaskClient, world: World) -> None:
