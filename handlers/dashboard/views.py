@@ -25,7 +25,7 @@ from handlers.dashboard.access import (child_or_404, contact_or_404, current_sco
                                        scoped_townships)
 from handlers.dashboard.blueprint import bp
 from models import (ACTIVE_FLAG_STATUSES, CATEGORY_SEVERITY, FLAG_STATUSES, AuditEvent, Caseworker, Child, Contact,
-                    Flag, Message)
+                    Flag, Message, Township)
 from models.people import GUARDIANSHIP_TYPES
 
 log = logging.getLogger("xiangban.dashboard")
@@ -362,29 +362,53 @@ def reply(contact_id: int) -> Response:
 
 # --- children --------------------------------------------------------------------------------
 
+CHILDREN_PAGE = 100
+
+
+def _township_filter() -> Township | None:
+    """The township a list asks for (?township=), or None; 404 when it is outside the user's scope."""
+    township_id = request.args.get("township", type=int)
+    if not township_id:
+        return None
+    township = request_session().get(Township, township_id)
+    if township is None or not current_scope().allows_township(township.id):
+        abort(404)
+    return township
+
+
 @bp.get("/children")
 @login_required
 def children() -> str:
-    """Children in scope; search by name, filter by township and guardianship type."""
+    """Children in scope, one list: by arrangement state (default: not yet confirmed by both), township,
+    guardianship type and name; each with its arrangement state, risk class and open flags."""
+    from bot.attention import ARRANGEMENT_STATES, UNCONFIRMED, children_overview, count_by_arrangement
+
     scope = current_scope()
-    q = (request.args.get("q") or "").strip()[:50]
-    township_id = request.args.get("township", type=int)
+    township = _township_filter()
+    ids = [township.id] if township else None if scope.everything else sorted(scope.township_ids or ())
+    state = request.args.get("arrangement", "unconfirmed")
+    if state not in (*ARRANGEMENT_STATES, "unconfirmed", "any"):
+        state = "unconfirmed"
+    states = list(UNCONFIRMED) if state == "unconfirmed" else None if state == "any" else [state]
     gtype = request.args.get("type", "")
-    query = select(Child).where(scope.child_clause()).options(selectinload(Child.township),
-                                                               selectinload(Child.village))
-    if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Child.name.like(f"%{escaped}%", escape="\\"))
-    if township_id:
-        query = query.where(Child.township_id == township_id)
-    if gtype in GUARDIANSHIP_TYPES:
-        query = query.where(Child.guardianship_type == gtype)
-    rows = list(request_session().scalars(query.order_by(Child.township_id, Child.village_id, Child.name).limit(300)))
-    open_counts = dict(request_session().execute(
-        select(Flag.child_id, func.count()).where(Flag.child_id.in_([c.id for c in rows]),
-                                                  Flag.status.in_(ACTIVE_FLAG_STATUSES)).group_by(Flag.child_id)).all())
-    return render_template("dashboard/children.html", rows=rows, q=q, township_id=township_id, gtype=gtype,
-                           townships=scoped_townships(), gtypes=GUARDIANSHIP_TYPES, open_counts=open_counts)
+    gtype = gtype if gtype in GUARDIANSHIP_TYPES else ""
+    q = (request.args.get("q") or "").strip()[:50]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    session = request_session()
+    rows = children_overview(session, township_ids=ids, arrangements=states, guardianship_type=gtype or None,
+                             name_like=q or None, limit=CHILDREN_PAGE + 1, offset=(page - 1) * CHILDREN_PAGE)
+    more = len(rows) > CHILDREN_PAGE
+    rows = rows[:CHILDREN_PAGE]
+    counts = count_by_arrangement(session, township_ids=ids)
+    audit_event("view_children_list", "child", None, township.id if township else None,
+                {"arrangement": state, "type": gtype, "q": q, "page": page, "shown": len(rows)}, utcnow())
+    session.commit()
+    filters = {"arrangement": state, "township": township.id if township else None, "type": gtype or None,
+               "q": q or None}
+    return render_template("dashboard/children.html", rows=rows, counts=counts, state=state,
+                           states=ARRANGEMENT_STATES, unconfirmed_total=sum(counts[s] for s in UNCONFIRMED),
+                           township_id=township.id if township else None, townships=scoped_townships(),
+                           gtype=gtype, gtypes=GUARDIANSHIP_TYPES, q=q, page=page, more=more, filters=filters)
 
 
 def risk_summary(child: Child, open_flags: list[Flag]) -> dict[str, Any]:

@@ -423,6 +423,38 @@ def test_the_risk_override_goes_through_bot_risk(client: FlaskClient, session: S
     assert [e.detail["new"] for e in events] == [{"level": 1, "reason": "家访：独自在家"}, {"level": None, "reason": None}]
 
 
+def test_children_is_one_list_filtered_by_arrangement_state(client: FlaskClient, session: Session, world: World,
+                                                            alarm: Flag, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.dashboard import views
+
+    world.b.child.arrangements[-1].status = "confirmed"
+    session.commit()
+    login(client, "super_j")
+    page = client.get("/children").get_data(as_text=True)
+    assert "王小明" in page and "陈小花" not in page, "default: not yet confirmed by both"
+    assert '<option value="unconfirmed" selected>尚未双方确认 (1)</option>' in page
+    assert "双方已确认 (1)" in page and "待双方确认" in page
+    row = re.search(r'<tr data-arrangement="proposed">.*?</tr>', page, re.S).group(0)
+    assert "王小明" in row and "3 类" in row and ">1</td>" in row, "risk class and the open flag"
+    assert "陈小花" in client.get("/children?arrangement=any").get_data(as_text=True)
+    assert "陈小花" in client.get("/children?arrangement=confirmed").get_data(as_text=True)
+    assert "王小明" not in client.get("/children?q=小花&arrangement=any").get_data(as_text=True)
+    assert "王小明" not in client.get("/children?type=relatives").get_data(as_text=True)
+    only_b = client.get(f"/children?arrangement=any&township={world.b.child.township_id}").get_data(as_text=True)
+    assert "陈小花" in only_b and "王小明" not in only_b
+    assert client.get(f"/children?township={world.c.child.township_id}").status_code == 404
+    assert "王小明" in client.get("/children?arrangement=bogus&type=bogus&page=x").get_data(as_text=True)
+    monkeypatch.setattr(views, "CHILDREN_PAGE", 1)
+    first = client.get("/children?arrangement=any").get_data(as_text=True)
+    assert "王小明" in first and "陈小花" not in first and "page=2" in first
+    second = client.get("/children?arrangement=any&page=2").get_data(as_text=True)
+    assert "陈小花" in second and "王小明" not in second and "page=1" in second
+    session.expire_all()
+    seen = session.scalars(select(AuditEvent).where(AuditEvent.action == "view_children_list")
+                           .order_by(AuditEvent.id)).all()
+    assert seen[0].detail["arrangement"] == "unconfirmed" and seen[0].actor_id == world.users["super_j"].id
+
+
 def test_admin_reads_the_audit_log(client: FlaskClient, world: World) -> None:
     login(client, "worker_a")
     client.get(f"/children/{world.a.child.id}")

@@ -48,7 +48,8 @@ def test_caseworker_cannot_ask_for_another_township(client: FlaskClient, world: 
     login(client, "worker_a")
     other = world.b.child.township_id
     assert client.get(f"/reports/stats?township={other}").status_code == 404
-    assert client.get(f"/reports/attention?township={other}").status_code == 404
+    assert client.get(f"/reports/attention?township={other}", follow_redirects=True).status_code == 404
+    assert client.get(f"/children?township={other}").status_code == 404
     token = csrf_token(client, "/reports/lists")
     for scope in (f"township:{other}", "county:蓟州区", "all", "county:宝坻区"):
         response = client.post("/reports/lists/export", data={"kind": "roster", "scope": scope, "format": "csv",
@@ -57,16 +58,23 @@ def test_caseworker_cannot_ask_for_another_township(client: FlaskClient, world: 
 
 
 def test_attention_lists_unconfirmed_households_first(client: FlaskClient, session: Session, world: World) -> None:
+    """Who needs attention is the children list (/children); the old address redirects there, query and all."""
     arrangement = session.scalars(select(Arrangement).where(Arrangement.child_id == world.b.child.id)).first()
     arrangement.status = "confirmed"
     session.commit()
     login(client, "super_j")
-    html = client.get("/reports/attention").get_data(as_text=True)
+    moved = client.get("/reports/attention?arrangement=confirmed&q=%E9%99%88")
+    assert moved.status_code == 302 and moved.headers["Location"] == "/children?arrangement=confirmed&q=%E9%99%88"
+    assert client.get("/reports/attention").headers["Location"] == "/children"
+    html = client.get("/reports/attention", follow_redirects=True).get_data(as_text=True)
     assert world.a.child.name in html and world.b.child.name not in html
-    confirmed = client.get("/reports/attention?arrangement=confirmed").get_data(as_text=True)
+    assert '<option value="unconfirmed" selected>' in html
+    confirmed = client.get("/children?arrangement=confirmed").get_data(as_text=True)
     assert world.b.child.name in confirmed and world.a.child.name not in confirmed
-    assert world.c.child.name not in client.get("/reports/attention?arrangement=any").get_data(as_text=True)
+    assert world.c.child.name not in client.get("/children?arrangement=any").get_data(as_text=True)
     assert session.scalar(select(func.count()).where(AuditEvent.action == "view_children_list")) == 3
+    nav = re.search(r"<nav.*?</nav>", html, re.S).group(0)
+    assert "/reports/attention" not in nav and nav.count('href="/children"') == 1
 
 
 def test_list_export_downloads_an_audited_workbook(client: FlaskClient, session: Session, world: World) -> None:

@@ -1,4 +1,7 @@
-"""Report pages: statistics with charts, who needs attention, list (花名册) exports, roster upload.
+"""Report pages: statistics with charts, list (花名册) exports, roster upload.
+
+Who needs attention (children by arrangement state) is the dashboard's children list, ``/children``;
+``/reports/attention`` redirects there.
 
 Every route needs a login and works inside the user's scope (caseworker: own townships, supervisor:
 the county, admin: everything); a township outside it is 404. Charts are inline SVG drawn on the
@@ -12,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -24,7 +27,6 @@ from models import AuditEvent, Caseworker, Township
 from models.people import GUARDIANSHIP_TYPES
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
-PAGE_SIZE = 100
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CHART_COLORS = ("#1f6f5c", "#b26a00", "#b3261e", "#4a6fa5")
 
@@ -124,32 +126,10 @@ def stats() -> str:
 
 @bp.get("/attention")
 @login_required
-def attention() -> str:
-    """Children by arrangement state (default: not yet confirmed by both), risk and open flags."""
-    from bot.attention import ARRANGEMENT_STATES, UNCONFIRMED, children_overview, count_by_arrangement
-
-    township, ids = _township_filter()
-    state = request.args.get("arrangement", "unconfirmed")
-    states = list(UNCONFIRMED) if state == "unconfirmed" else [state] if state in ARRANGEMENT_STATES else None
-    if state not in ARRANGEMENT_STATES and state not in ("unconfirmed", "any"):
-        state = "unconfirmed"
-        states = list(UNCONFIRMED)
-    gtype = request.args.get("type", "")
-    q = (request.args.get("q") or "").strip()[:50]
-    page = max(1, request.args.get("page", 1, type=int))
-    session = request_session()
-    rows = children_overview(session, township_ids=ids, arrangements=states,
-                             guardianship_type=gtype if gtype in GUARDIANSHIP_TYPES else None, name_like=q or None,
-                             limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    counts = count_by_arrangement(session, township_ids=ids)
-    audit_event("view_children_list", "child", None, township.id if township else None,
-                {"arrangement": state, "type": gtype, "q": q, "page": page, "shown": len(rows)}, utcnow())
-    session.commit()
-    return render_template("reports/attention.html", rows=rows, counts=counts, state=state, states=ARRANGEMENT_STATES,
-                           township=township, all_townships=scoped_townships(), gtype=gtype, gtypes=GUARDIANSHIP_TYPES,
-                           q=q, page=page, more=more, unconfirmed_total=sum(counts[s] for s in UNCONFIRMED))
+def attention() -> Response:
+    """Moved: the children list (/children) filters by arrangement state, default not yet confirmed by both."""
+    query = request.query_string.decode("latin-1")
+    return redirect(url_for("dashboard.children") + (f"?{query}" if query else ""))
 
 
 # --- lists (花名册) -----------------------------------------------------------------------------
@@ -329,7 +309,6 @@ def upload() -> str | tuple[str, int]:
 def init_app(app: Flask) -> None:
     """Register the pages and their links."""
     app.register_blueprint(bp)
-    register_nav(app, "reports.attention", "ui.nav.attention")
     register_nav(app, "reports.stats", "ui.nav.stats")
     register_nav(app, "reports.lists", "ui.nav.lists")
     register_nav(app, "reports.upload", "ui.nav.upload")
