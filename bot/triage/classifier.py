@@ -16,7 +16,7 @@ from .lexicon import (
     extra_paths_from_env,
     load_lexicon,
 )
-from .model import default_net, net_enabled
+from .model import default_net, net_enabled, net_may_speak
 
 _NEGATION_LOOKBACK = 24  # normalised characters before a hit that a negator may occupy
 _PRIORITY = {c: i for i, c in enumerate(CATEGORY_PRIORITY)}
@@ -92,10 +92,28 @@ def _negated(lex: Lexicon, norm: str, start: int, rule: str, category: str | Non
 
 def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list[int], str]:
     """Return the surviving trigger hits (normalised offsets), the offset map and normalised text."""
-    lex = lexicon or default_lexicon()
+    hits, offsets, norm, _ = _analyse(text, lexicon or default_lexicon())
+    return hits, offsets, norm
+
+
+def _marked(lex: Lexicon, norm: str, spans: dict[str, list[tuple[int, int]]]) -> bool:
+    """Whether a false friend or a (not negated) resolution matched anywhere in the text."""
+    for entry_id, found in spans.items():
+        entry = lex.by_id[entry_id]
+        if entry.kind == "suppress":
+            return True
+        if entry.kind == "resolve" and any(not _negated(lex, norm, s, entry_id, None) for s, _ in found):
+            return True
+    return False
+
+
+def _analyse(text: str, lex: Lexicon) -> tuple[list[_Hit], list[int], str, bool]:
+    """analyse() plus ``cancelled``: whether a false friend, a negation or a resolution removed
+    (or downgraded) a trigger hit -- the reviewed rules have then spoken, and the learned net
+    (which cannot see negation) must not overrule them."""
     norm, offsets = lex.normalizer.normalize(text)
     if not norm:
-        return [], offsets, norm
+        return [], offsets, norm, False
     # only the patterns whose anchor characters occur in the text are run (see Lexicon.index)
     parts = lex.candidate_parts(set(norm))
     hits: list[_Hit] = []
@@ -112,7 +130,10 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
             if found:
                 spans.setdefault(entry.id, []).extend(found)
     if not hits:
-        return [], offsets, norm
+        # no trigger: a false friend (想死你了, 打电话) or a resolution (已经好了, 找到了) anywhere
+        # still tells the net that the alarming-looking words are accounted for
+        return [], offsets, norm, _marked(lex, norm, spans)
+    found = len(hits)
     # 1. false friends: a suppress match overlapping a hit (or anywhere, scope=message) cancels it
     for sup in lex.suppressors:
         sup_spans = spans.get(sup.id)
@@ -127,11 +148,12 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
             kept.append(h)
         hits = kept
         if not hits:
-            return [], offsets, norm
+            return [], offsets, norm, True
     # 2. negation right before the hit: 没有发烧, 没被打, 不是没人管, 从不, not hurt
     hits = [h for h in hits if not _negated(lex, norm, h.start, h.entry.id, h.category)]
     if not hits:
-        return [], offsets, norm
+        return [], offsets, norm, True
+    cancelled = len(hits) < found
     # 3. resolution after the hit: 已经好了, 烧退了, 找到了 (a negated resolution does not count)
     for res in lex.resolvers:
         res_spans = spans.get(res.id)
@@ -145,10 +167,11 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> tuple[list[_Hit], list
             if res.applies_to(h.entry.id, h.category) and any(s >= h.start for s in ends):
                 if res.becomes != "other":
                     kept.append(_Hit(h.entry, h.start, h.end, res.becomes))
+                cancelled = True
                 continue
             kept.append(h)
         hits = kept
-    return hits, offsets, norm
+    return hits, offsets, norm, cancelled
 
 
 def _to_evidence(text: str, offsets: list[int], hits: list[_Hit]) -> tuple[Evidence, ...]:
@@ -203,9 +226,9 @@ def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = 
     if not isinstance(text, str) or not text.strip():
         return NORMAL
     lex = lexicon or default_lexicon()
-    hits, offsets, norm = analyse(text, lex)
+    hits, offsets, norm, cancelled = _analyse(text, lex)
     result = _lexicon_triage(text, hits, offsets)
-    if net_enabled() if net is None else net:
+    if (net_enabled() if net is None else net) and not cancelled and net_may_speak(norm):
         result = _with_net(text, result, norm, offsets, lex)
     return result
 

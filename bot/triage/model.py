@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +33,24 @@ from .normalize import Normalizer
 
 TRAINING_PATH = Path(__file__).resolve().with_name("training.jsonl")
 ENV_NET = "XIANGBAN_TRIAGE_NET"
-TRAIN_SPLITS = ("tune", "heldout", "heldout2")
+# devset splits copied into training.jsonl, plus "aug": extra replies written only for training
+# (near-miss normals, English everyday replies, paraphrased alarms). heldout4 is the blind test.
+DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3")
+TRAIN_SPLITS = (*DEVSET_TRAIN_SPLITS, "aug")
+BLIND_SPLITS = ("heldout4",)
 SEVERITY_ORDER = ("urgent", "high", "normal")
 NGRAM_MAX = 3
 ALPHA = 0.1  # additive smoothing (category model)
 EPOCHS = 15  # SGD passes (severity model)
 
-# chosen by choose_thresholds() (see the module docstring); re-run it after changing training data
-THRESHOLDS: dict[str, float] = {"urgent": 0.45, "high": 0.75}
-# OFF: on heldout3 (blind, measured once with these thresholds) the net raised urgent recall
-# 0.548 -> 0.855 and high caught 0.588 -> 0.853, but normal->urgent rose 0.019 -> 0.148 and
-# normal->high-or-urgent 0.093 -> 0.278, far over the 5% / 15% limits. Opt in with
-# XIANGBAN_TRIAGE_NET=1 (or classify(..., net=True)) only for shadow measurement.
+# Chosen by 5-fold cross-validation on the training rows only (never heldout4): out-of-fold net
+# probabilities, GATED as in classify(). choose_thresholds(max_urgent=0.03, max_high=0.08) gives
+# {0.5, 0.55}; we took the stricter {0.55, 0.8} because on the "aug" rows -- the only training rows
+# the lexicon was never tuned on, i.e. the closest to unseen text -- the combination then keeps
+# normal->urgent 0.041 and normal->high-or-urgent 0.132 (0.058 / 0.190 at {0.5, 0.55}).
+# Out-of-fold, all 1,130 training rows (lexicon in-sample): urgent 0.983, high caught 0.963,
+# normal->urgent 0.024, normal->high-or-urgent 0.074. aug rows: 0.894 / 0.853 / 0.041 / 0.132.
+THRESHOLDS: dict[str, float] = {"urgent": 0.55, "high": 0.8}
 ENABLED_BY_DEFAULT = False
 
 
@@ -55,6 +62,27 @@ def net_enabled() -> bool:
     if value in ("1", "true", "yes", "on"):
         return True
     return ENABLED_BY_DEFAULT
+
+
+# The net may only speak about a PERSON: a child, a guardian or a pronoun (the child writing
+# about themself uses 我). Replies about crops, the weather, phones or the bot itself are left to
+# the lexicon. Matched on normalised text (simplified, lower case).
+_PERSON = re.compile(
+    "孩|娃|伢|崽|囡|孙|儿子|女儿|闺女|宝宝|宝贝|小的|弟弟|妹妹|哥哥|姐姐|侄|学生|丫头|小子|"
+    "奶奶|爷爷|外婆|外公|姥|祖|婆婆|阿婆|阿公|老伴|老头|老太|老人|爸|妈|爹|娘|父|母|监护|"
+    "姑|舅|伯|叔|婶|姨|继|后妈|"
+    "我|俺|咱|他|她|自己|人"
+    r"|\b(i|i'm|me|my|we|our|he|she|him|her|his|they|them|son|daughter|kids?|child|children|boy|girl|"
+    r"baby|grand(ma|pa|mother|father|son|daughter|kids?|children)|granny|mom|mum|dad|father|mother|"
+    r"uncle|aunt|brother|sister|nobody|someone|anyone)\b"
+)
+
+
+def net_may_speak(norm: str) -> bool:
+    """The GATE (half of it; the other half is in classifier.classify): the net may only raise the
+    severity of a reply that mentions a person. The classifier also silences the net whenever a
+    reviewed false friend, negation or resolution matched (see classifier._analyse)."""
+    return _PERSON.search(norm) is not None
 
 
 def ngrams(norm: str, n_max: int = NGRAM_MAX) -> list[tuple[str, int]]:
@@ -250,10 +278,10 @@ class SafetyNet:
 
 
 def load_training(path: Path = TRAINING_PATH) -> list[dict]:
-    """The shipped training rows (tune + heldout + heldout2; never heldout3)."""
+    """The shipped training rows (tune, heldout, heldout2, heldout3 and aug; never heldout4)."""
     with open(path, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    bad = [r["id"] for r in rows if r.get("split") not in TRAIN_SPLITS]
+    bad = [r["id"] for r in rows if r.get("split") not in TRAIN_SPLITS or r.get("split") in BLIND_SPLITS]
     if bad:
         raise ValueError(f"training.jsonl holds rows outside {TRAIN_SPLITS}: {bad[:5]}")
     return rows
@@ -291,14 +319,18 @@ RANK = {"normal": 0, "high": 1, "urgent": 2}
 
 
 def combined_figures(rows: Sequence[dict], lexicon_sev: Callable[[dict], str],
-                     proba: dict[str, dict[str, float]], thresholds: dict[str, float]) -> dict[str, float]:
-    """The four target figures for max(lexicon, net at ``thresholds``) over ``rows``."""
+                     proba: dict[str, dict[str, float]], thresholds: dict[str, float],
+                     gate: Callable[[dict], bool] | None = None) -> dict[str, float]:
+    """The four target figures for max(lexicon, gated net at ``thresholds``) over ``rows``.
+
+    ``gate(row)`` False silences the net for that row (see classifier: false friend, negation or
+    resolution matched, or no person mentioned)."""
     probe = SafetyNet.__new__(SafetyNet)
     probe.thresholds = thresholds
     conf = {(t, p): 0 for t in RANK for p in RANK}
     for r in rows:
         lex = lexicon_sev(r)
-        net = probe.decide(proba[r["id"]])
+        net = probe.decide(proba[r["id"]]) if gate is None or gate(r) else "normal"
         final = lex if RANK[lex] >= RANK[net] else net
         conf[(r["severity"], final)] += 1
 
@@ -311,7 +343,6 @@ def combined_figures(rows: Sequence[dict], lexicon_sev: Callable[[dict], str],
         "high_caught": share("high", ["high", "urgent"]),
         "normal_as_urgent": share("normal", ["urgent"]),
         "normal_as_high_or_urgent": share("normal", ["high", "urgent"]),
-        # the net alone, which the (over-fitted) lexicon hides on these rows
     }
 
 
@@ -319,28 +350,29 @@ GRID = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))  # 0.30 .. 0.95
 
 
 def choose_thresholds(rows: Sequence[dict], normalizer: Normalizer, lexicon_sev: Callable[[dict], str],
-                      judge_split: str = "heldout2", max_urgent: float = 0.035, max_high: float = 0.10
-                      ) -> tuple[dict[str, float], dict[str, float]]:
-    """Pick the LOWEST thresholds whose out-of-fold figures on ``judge_split`` keep normal->urgent
-    <= max_urgent and normal->high-or-urgent <= max_high (margins under the 5% / 15% limits).
+                      gate: Callable[[dict], bool] | None = None, max_urgent: float = 0.03,
+                      max_high: float = 0.08) -> tuple[dict[str, float], dict[str, float]]:
+    """Pick the LOWEST thresholds whose out-of-fold (5-fold) figures over ALL training rows keep the
+    GATED net ALONE within normal->urgent <= max_urgent and normal->high-or-urgent <= max_high
+    (margins under the 5% / 15% limits: the lexicon adds its own false alarms on unseen text).
 
-    The net ALONE is judged (lexicon severity taken as normal) for the false-positive budget,
-    because the lexicon was tuned on these rows and would hide the net's real recall; the
-    returned figures are for the combination. Never pass heldout3 rows here.
+    The net alone is judged for the false-alarm budget because the lexicon was tuned on these rows
+    and would hide the net's real behaviour; the returned figures are for the combination
+    (optimistic: the lexicon is in-sample). Never pass blind (heldout4) rows here.
     """
-    if any(r["split"] == "heldout3" for r in rows):
-        raise ValueError("heldout3 is the blind test: never choose thresholds on it")
+    if any(r["split"] in BLIND_SPLITS for r in rows):
+        raise ValueError("heldout4 is the blind test: never choose thresholds on it")
     proba = out_of_fold(rows, normalizer)
-    judged = [r for r in rows if r["split"] == judge_split]
     alone: Callable[[dict], str] = lambda r: "normal"  # noqa: E731
     best: dict[str, float] | None = None
+    best_key: tuple[float, ...] = ()
     for tu in GRID:
         for th in GRID:
             t = {"urgent": tu, "high": th}
-            fig = combined_figures(judged, alone, proba, t)
+            fig = combined_figures(rows, alone, proba, t, gate)
             if fig["normal_as_urgent"] <= max_urgent and fig["normal_as_high_or_urgent"] <= max_high:
                 key = (fig["urgent_recall"], fig["high_caught"], -tu, -th)
-                if best is None or key > best_key:  # noqa: F821 - set together with best
+                if best is None or key > best_key:
                     best, best_key = t, key
     chosen = best or {"urgent": 1.0, "high": 1.0}
-    return chosen, combined_figures(judged, lexicon_sev, proba, chosen)
+    return chosen, combined_figures(rows, lexicon_sev, proba, chosen, gate)

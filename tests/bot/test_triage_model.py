@@ -8,6 +8,8 @@ import pytest
 from bot.triage import SEVERITY_RANK, classify, default_lexicon
 from bot.triage.metrics import evaluate, load_devset
 from bot.triage.model import (
+    BLIND_SPLITS,
+    DEVSET_TRAIN_SPLITS,
     TRAIN_SPLITS,
     TRAINING_PATH,
     SafetyNet,
@@ -19,14 +21,25 @@ from bot.triage.model import (
 DEVSET = load_devset()
 
 
-def test_training_file_is_tune_heldout_heldout2_only() -> None:
+def test_training_file_holds_no_blind_rows() -> None:
+    """training.jsonl = the devset rows of tune/heldout/heldout2/heldout3 (same order) + "aug" rows
+    written only for training. heldout4 (blind) is never trained on."""
     rows = load_training()
     assert {r["split"] for r in rows} == set(TRAIN_SPLITS)
-    expected = [r for r in DEVSET if r["split"] in TRAIN_SPLITS]
-    assert [r["id"] for r in rows] == [r["id"] for r in expected]
-    blind = {r["text"] for r in DEVSET if r["split"] == "heldout3"}
-    assert not blind & {r["text"] for r in rows}, "heldout3 must never be trained on"
-    assert "heldout3" not in TRAINING_PATH.read_text(encoding="utf-8")
+    expected = [r for r in DEVSET if r["split"] in DEVSET_TRAIN_SPLITS]
+    assert [r["id"] for r in rows if r["split"] != "aug"] == [r["id"] for r in expected]
+    blind = {r["text"] for r in DEVSET if r["split"] in BLIND_SPLITS}
+    assert len(blind) >= 200
+    assert not blind & {r["text"] for r in rows}, "heldout4 must never be trained on"
+    assert "heldout4" not in TRAINING_PATH.read_text(encoding="utf-8")
+    aug = [r for r in rows if r["split"] == "aug"]
+    assert len(aug) >= 200 and not {r["text"] for r in aug} & {r["text"] for r in DEVSET}
+
+
+def test_gate_silences_the_net_on_false_friends_negations_resolutions_and_no_person() -> None:
+    for text in ["女儿说想死我了，让我早点回去", "孩子没有被欺负", "娃的感冒好了，今天正常上学",
+                 "今天下大雨，地里的菜都淹了"]:
+        assert classify(text, net=True) == classify(text, net=False), text
 
 
 def test_model_trains_deterministically() -> None:
