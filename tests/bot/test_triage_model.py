@@ -70,7 +70,7 @@ def test_net_never_lowers_lexicon_severity(split: str) -> None:
 
 def test_net_off_by_default_and_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XIANGBAN_TRIAGE_NET", raising=False)
-    assert net_enabled() is False  # kept off: heldout3 false positives over the limits
+    assert net_enabled() is False  # kept off: heldout4 (blind) false alarms over the limits
     monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "1")
     assert net_enabled() is True
     monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "0")
@@ -87,18 +87,47 @@ def test_net_is_fast_enough() -> None:
     assert len(texts) * 5 / (time.process_time() - cpu) >= 10_000
 
 
-def test_heldout3_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """heldout3 (blind) with and without the net, as recorded in model.py / the report:
-    off: urgent 0.548, high caught 0.588, n->u 0.019, n->h|u 0.093;
-    on:  urgent 0.855, high caught 0.853, n->u 0.148, n->h|u 0.278 (over the limits: net kept OFF)."""
-    rows = [r for r in DEVSET if r["split"] == "heldout3"]
+def _figures(monkeypatch: pytest.MonkeyPatch, split: str) -> dict[str, dict[str, float]]:
+    rows = [r for r in DEVSET if r["split"] == split]
     figures = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("XIANGBAN_TRIAGE_NET", flag)
         figures[flag] = {k: round(v, 3) for k, v in evaluate(rows).figures().items()}
-    with capsys.disabled():
-        print("\nheldout3 net off:", json.dumps(figures["0"]), "\nheldout3 net on: ", json.dumps(figures["1"]))
-    assert figures["0"] == {"urgent_recall": 0.548, "high_caught": 0.588,
+    return figures
+
+
+def test_heldout3_figures_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """heldout3 is NOT blind any more: its misses were studied for the concept-family rules and its
+    rows train the net. Before (blind): off 0.548 / 0.588 / 0.019 / 0.093, ungated net on
+    0.855 / 0.853 / 0.148 / 0.278. Now (in-sample, for regressions only):"""
+    figures = _figures(monkeypatch, "heldout3")
+    assert figures["0"] == {"urgent_recall": 0.952, "high_caught": 0.588,
                             "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
-    assert figures["1"] == {"urgent_recall": 0.855, "high_caught": 0.853,
-                            "normal_as_urgent": 0.148, "normal_as_high_or_urgent": 0.278}
+    assert figures["1"] == {"urgent_recall": 0.984, "high_caught": 0.941,
+                            "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
+
+
+# heldout4: blind batch 6 (227 replies), written before heldout3 was studied, never tuned or trained
+# on, measured ONCE at the end. Recorded exactly so that any change shows up; the net stays OFF
+# because with it both false-alarm limits fail.
+HELDOUT4_OFF = {"urgent_recall": 0.768, "high_caught": 0.823,
+                "normal_as_urgent": 0.012, "normal_as_high_or_urgent": 0.193}
+HELDOUT4_ON = {"urgent_recall": 0.927, "high_caught": 0.903,
+               "normal_as_urgent": 0.06, "normal_as_high_or_urgent": 0.229}
+
+
+def test_heldout4_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    figures = _figures(monkeypatch, "heldout4")
+    with capsys.disabled():
+        print("\nheldout4 net off:", json.dumps(figures["0"]), "\nheldout4 net on: ", json.dumps(figures["1"]))
+    assert figures["0"] == HELDOUT4_OFF
+    assert figures["1"] == HELDOUT4_ON
+
+
+@pytest.mark.xfail(reason="KNOWN GAP, blind heldout4 measured once: lexicon only urgent recall 0.768, "
+                   "high caught 0.823, normal->urgent 0.012, normal->high-or-urgent 0.193 (over the 15% "
+                   "limit: unhandled negations/resolutions); with the gated net 0.927 / 0.903 / 0.060 / "
+                   "0.229. Below the 0.97 / 0.90 / 0.05 / 0.15 targets either way.", strict=True)
+def test_heldout4_meets_targets() -> None:
+    report = evaluate([r for r in DEVSET if r["split"] == "heldout4"])
+    assert all(report.passed().values()), report.figures()
