@@ -1,12 +1,15 @@
 """The channel boundary: one small interface to send a text, place a call and parse inbound.
 
+A transport that keeps call recordings (Twilio) also implements `RecordingSource`: the dashboard
+plays a voicemail through it, since the provider's recording URL needs the account's credentials.
+
 Adding a provider (a domestic two-way SMS gateway, say) means one module here implementing
 `Sender`, chosen in `make_sender`; nothing else in the service knows which provider it is.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -55,3 +58,25 @@ class Sender(Protocol):
     def place_call(self, to: str, *, message_id: int) -> SendResult:
         """Place one outbound voice call to our IVR; raise SendError when refused."""
         ...
+
+
+class RecordingError(Exception):
+    """A recording could not be fetched; `code` says why (not_twilio, not_found, not_audio, too_large,
+    unreachable, provider)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+class RecordingSource(Protocol):
+    """A transport that can fetch the audio of a call recording it made."""
+
+    def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        """The recording's audio and its content type; raise RecordingError when it cannot."""
+        ...
+
+
+def fetches_recordings(sender: Any) -> bool:
+    """Whether a transport can play recordings back (the console transport has none)."""
+    return callable(getattr(sender, "fetch_recording", None))

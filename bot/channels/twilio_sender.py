@@ -1,20 +1,25 @@
-"""Twilio transport: the real twilio Client for texts and calls."""
+"""Twilio transport: the real twilio Client for texts and calls, and the audio of call recordings."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from bot.channels import SendError, SendResult
+from bot.channels import RecordingError, SendError, SendResult
 
 # Error codes by meaning (https://www.twilio.com/docs/api/errors).
 OPTED_OUT = {"21610"}
 INVALID_NUMBER = {"21211", "21614", "21217", "21401", "21407", "21408", "21612"}
 RETRYABLE = {"20429", "20500", "20503", "30001", "30008"}
 REQUEST_TIMEOUT = 30.0  # seconds; a hung connection must not hang the worker (the outcome is then "unknown")
+MAX_RECORDING_BYTES = 32 * 1024 * 1024  # a 120 s voicemail is about 1 MB as mp3
+MEDIA_SUFFIX = re.compile(r"\.(mp3|wav|json)$", re.IGNORECASE)
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
@@ -24,12 +29,26 @@ class _RedirectingHttpClient(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self._base = urlsplit(base)
 
+    def redirect(self, url: str) -> str:
+        """The same URL on the other base."""
+        return urlsplit(url)._replace(scheme=self._base.scheme, netloc=self._base.netloc).geturl()
+
     def request(self, method, url, params=None, data=None, headers=None, auth=None,  # type: ignore[no-untyped-def]
                 timeout=None, allow_redirects=False):
-        parts = urlsplit(url)
-        url = parts._replace(scheme=self._base.scheme, netloc=self._base.netloc).geturl()
+        url = self.redirect(url)
         return super().request(method, url, params=params, data=data, headers=headers, auth=auth,
                                timeout=timeout, allow_redirects=allow_redirects)
+
+
+def recording_media_url(url: str) -> str:
+    """The .mp3 form of a Twilio RecordingUrl; RecordingError unless it is one (our credentials go
+    with the request, so they must go nowhere but Twilio's API over HTTPS)."""
+    parts = urlsplit((url or "").strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not (host == "api.twilio.com" or host.endswith(".twilio.com")) \
+            or parts.username or parts.password or parts.port not in (None, 443) or "/Recordings/" not in parts.path:
+        raise RecordingError("not_twilio", "not a Twilio recording URL")
+    return urlunsplit(("https", host, MEDIA_SUFFIX.sub("", parts.path) + ".mp3", "", ""))
 
 
 def classify_error(error: TwilioRestException) -> SendError:
@@ -49,6 +68,7 @@ class TwilioSender:
         http_client = (_RedirectingHttpClient(api_base, timeout=REQUEST_TIMEOUT) if api_base
                        else TwilioHttpClient(timeout=REQUEST_TIMEOUT))
         self.client = Client(account_sid, auth_token, http_client=http_client)
+        self._auth = (account_sid, auth_token)
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.public_url = public_url
@@ -92,6 +112,41 @@ class TwilioSender:
             raise classify_error(error) from error
         return SendResult(provider_sid=created.sid, status=created.status or "queued")
 
+    def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        """A call recording's audio (the .mp3 form) and its content type, with the account's credentials.
+
+        Through the twilio client's http_client (its pooled session, proxy and timeout; the API base
+        of tests), but not its ``request``, which decodes bodies as text. A redirect to a media host
+        is followed without the credentials (requests drops them on another host)."""
+        media = recording_media_url(url)
+        http = self.client.http_client
+        if isinstance(http, _RedirectingHttpClient):
+            media = http.redirect(media)
+        session = getattr(http, "session", None) or requests.Session()
+        try:
+            response = session.get(media, auth=self._auth, timeout=getattr(http, "timeout", None) or REQUEST_TIMEOUT,
+                                   headers={"Accept": "audio/mpeg"}, proxies=getattr(http, "proxy", None) or None,
+                                   allow_redirects=True, stream=True)
+        except requests.RequestException as error:
+            raise RecordingError("unreachable", str(error)) from error
+        with response:
+            if response.status_code == 404:
+                raise RecordingError("not_found", "Twilio has no such recording")
+            if response.status_code >= 400:
+                raise RecordingError("provider", f"Twilio answered {response.status_code}")
+            content_type = (response.headers.get("Content-Type") or "audio/mpeg").split(";")[0].strip().lower()
+            if not content_type.startswith("audio/"):
+                raise RecordingError("not_audio", f"Twilio sent {content_type}")
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > MAX_RECORDING_BYTES:
+                        raise RecordingError("too_large", f"more than {MAX_RECORDING_BYTES} bytes")
+                    chunks.append(chunk)
+            except requests.RequestException as error:
+                raise RecordingError("unreachable", str(error)) from error
+        return b"".join(chunks), content_type
 
     def lookup(self, *, provider_sid: str | None, to: str, body: str, since: datetime | None,
                channel: str = "sms") -> tuple[str, str, str | None] | None:

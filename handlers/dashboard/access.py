@@ -150,6 +150,15 @@ def contact_or_404(contact_id: int) -> Contact:
     return contact
 
 
+def message_or_404(message_id: int) -> Message:
+    """A message in scope (its child's, else its contact's), or 404; one with neither is no one's to see."""
+    message = request_session().get(Message, message_id)
+    if message is None or (message.child_id is None and message.contact_id is None) \
+            or not current_scope().allows_message(message):
+        abort(404)
+    return message
+
+
 def require_role(*roles: str) -> None:
     """404 unless the user has one of the roles (admin pages are invisible to others)."""
     if not current_user.is_authenticated or current_user.record.role not in roles:

@@ -17,12 +17,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from bot import casework, risk
+from bot.channels import RecordingError, fetches_recordings
 from bot.clock import utcnow
 from bot.db import request_session
 from bot.outbox import dispatch, queue_text
 from handlers.dashboard import audit_event, client_ip, ui_text
-from handlers.dashboard.access import (child_or_404, contact_or_404, current_scope, flag_or_404, require_role,
-                                       scoped_townships)
+from handlers.dashboard.access import (child_or_404, contact_or_404, current_scope, flag_or_404, message_or_404,
+                                       require_role, scoped_townships)
 from handlers.dashboard.blueprint import bp
 from models import (ACTIVE_FLAG_STATUSES, CATEGORY_SEVERITY, FLAG_STATUSES, AuditEvent, Caseworker, Child, Contact,
                     Flag, Message, Township)
@@ -160,6 +161,11 @@ def names_by_id(ids: set[int | None]) -> dict[int, str]:
     return dict(request_session().execute(select(Caseworker.id, Caseworker.name).where(Caseworker.id.in_(ids))).all())
 
 
+def recordings_playable() -> bool:
+    """Whether the transport can fetch call recordings (Twilio); the console transport cannot."""
+    return fetches_recordings(current_app.extensions.get("xiangban_sender"))
+
+
 def visible_children(contact: Contact) -> list[Any]:
     """The contact's links to children in scope."""
     scope = current_scope()
@@ -229,7 +235,7 @@ def flag_page(flag_id: int) -> str:
     children = visible_children(flag.contact) if flag.contact is not None and flag.child is None else []
     return render_template("dashboard/flag.html", flag=flag, subject=subject_name(flag), thread=thread,
                            clock=clock_view(flag, now), names=names, now_local=_local(now).replace(" ", "T"),
-                           other_children=children)
+                           other_children=children, recordings_playable=recordings_playable())
 
 
 def _flag_township(flag: Flag) -> int | None:
@@ -321,7 +327,7 @@ def conversation(contact_id: int) -> str:
                 children[0].child.township_id if children else None, {}, now)
     session.commit()
     return render_template("dashboard/conversation.html", contact=contact, thread=thread, flags=flags,
-                           children=children, max_reply=MAX_REPLY)
+                           children=children, max_reply=MAX_REPLY, recordings_playable=recordings_playable())
 
 
 @bp.post("/conversations/<int:contact_id>/reply")
@@ -358,6 +364,43 @@ def reply(contact_id: int) -> Response:
         log.exception("caseworker reply %s left queued for the worker", message.id)
     flash(ui_text("ui.reply.done"), "ok")
     return redirect(url_for("dashboard.conversation", contact_id=contact.id) + "#bottom")
+
+
+# --- call recordings ---------------------------------------------------------------------------
+
+@bp.get("/messages/<int:message_id>/recording")
+@login_required
+def recording(message_id: int) -> Response:
+    """A voicemail's audio, fetched from the provider with the account's credentials; each play is audit-logged.
+
+    404 outside scope, for a message without a recording, and when the transport keeps none (console)."""
+    now = utcnow()
+    message = message_or_404(message_id)
+    sender = current_app.extensions.get("xiangban_sender")
+    if not message.recording_url or not fetches_recordings(sender):
+        abort(404)
+    if message.child is not None:
+        township_id = message.child.township_id
+    else:
+        children = visible_children(message.contact) if message.contact is not None else []
+        township_id = children[0].child.township_id if children else None
+    session = request_session()
+    try:
+        audio, content_type = sender.fetch_recording(message.recording_url)  # type: ignore[union-attr]
+    except RecordingError as error:
+        log.warning("recording of message %s not fetched: %s (%s)", message.id, error.code, error)
+        audit_event("play_recording", "message", message.id, township_id,
+                    {"contact_id": message.contact_id, "ok": False, "error": error.code}, now)
+        session.commit()
+        return Response(ui_text("ui.recording.unavailable"), status=502, mimetype="text/plain",
+                        headers={"Cache-Control": "no-store"})
+    audit_event("play_recording", "message", message.id, township_id,
+                {"contact_id": message.contact_id, "ok": True, "bytes": len(audio)}, now)
+    session.commit()
+    response = Response(audio, mimetype=content_type,
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                 "Content-Disposition": f"inline; filename=recording-{message.id}.mp3"})
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(audio))
 
 
 # --- children --------------------------------------------------------------------------------

@@ -174,3 +174,38 @@ def test_out_of_scope_caseworker_and_anonymous_cannot_open_it(browser, live, app
         for probe in PROBES:
             assert probe not in anonymous.content()
     anonymous.context.close()
+
+
+def silent_mp3(frames: int = 40) -> bytes:
+    """About a second of silence as MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, mono): a real mp3."""
+    header = bytes([0xFF, 0xFB, 0x90, 0xC4])
+    return (header + bytes(417 - len(header))) * frames
+
+
+def test_a_caseworker_plays_a_voicemail_in_the_browser(browser, live, app: Flask, session: Session,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.handlers.dashboard_helpers import RecordingSender, leave_voicemail
+
+    base, world = live
+    recordings = RecordingSender(audio=silent_mp3())
+    monkeypatch.setitem(app.extensions, "xiangban_sender", recordings)
+    message = leave_voicemail(app.test_client(), session)
+    page = new_page(browser, "phone")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    log_in(page, base, "worker_a")
+    page.goto(f"{base}/conversations/{world.a.guardian.id}", wait_until="load")
+    audio = page.locator(f'audio[src="/messages/{message.id}/recording"]')
+    assert audio.count() == 1 and audio.is_visible()
+    with page.expect_response(lambda r: r.url.endswith(f"/messages/{message.id}/recording")) as answered:
+        duration = page.evaluate("""() => new Promise((done) => {
+            const a = document.querySelector('audio');
+            a.addEventListener('loadedmetadata', () => done(a.duration), {once: true});
+            a.addEventListener('error', () => done(-1), {once: true});
+            a.load();
+        })""")
+    assert answered.value.status in (200, 206)
+    assert duration > 0.5, f"the browser could not read the audio ({duration})"
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    assert recordings.fetched
+    page.context.close()

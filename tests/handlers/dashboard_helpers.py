@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask.testing import FlaskClient
@@ -10,13 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.accounts import create_caseworker
-from models import Caseworker, Flag
+from models import Caseworker, Flag, Message
 from tests.builders import Household, household, post_signed, sms_form, township
 
 PASSWORDS = {"worker_a": "pw-A-correct-horse-7", "worker_b": "pw-B-correct-horse-7",
              "super_j": "pw-S-correct-horse-7", "super_x": "pw-X-correct-horse-7", "admin": "pw-Z-correct-horse-7"}
 ALARM = '孩子被打了 <img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 PROBES = ("王小明", "孩子被打了")
+RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC" + "0" * 32 + "/Recordings/RE" + "7" * 32
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 4
 
 
 @dataclass
@@ -84,3 +87,44 @@ def fast_password_hashing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import bot.accounts
 
     monkeypatch.setattr(bot.accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def leave_voicemail(client: FlaskClient, session: Session, caller: str = "+8613800000002",
+                    url: str = RECORDING_URL) -> Message:
+    """A message left on a call through the signed voice webhook; the stored voice message."""
+    form = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": caller,
+            "To": "+8610690000000", "Direction": "inbound", "RecordingUrl": url, "RecordingDuration": "7",
+            "RecordingSid": "RE" + uuid.uuid4().hex}
+    assert post_signed(client, "/twilio/voice/recorded?q=&s=2&n=0", form).status_code == 200
+    session.expire_all()
+    message = session.scalars(select(Message).where(Message.recording_url == url)
+                              .order_by(Message.id.desc())).first()
+    assert message is not None and message.channel == "voice"
+    return message
+
+
+@dataclass
+class RecordingSender:
+    """The console transport plus recordings (as Twilio would give them); remembers what it fetched."""
+
+    audio: bytes = MP3
+    error: Exception | None = None
+    fetched: list[str] = field(default_factory=list)
+    name: str = "recording-test"
+
+    def __post_init__(self) -> None:
+        from bot.channels.console import ConsoleSender
+
+        self._console = ConsoleSender()
+
+    def send_text(self, to: str, body: str, *, message_id: int):  # type: ignore[no-untyped-def]
+        return self._console.send_text(to, body, message_id=message_id)
+
+    def place_call(self, to: str, *, message_id: int):  # type: ignore[no-untyped-def]
+        return self._console.place_call(to, message_id=message_id)
+
+    def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        self.fetched.append(url)
+        if self.error is not None:
+            raise self.error
+        return self.audio, "audio/mpeg"

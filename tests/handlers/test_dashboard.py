@@ -14,8 +14,9 @@ from bot.clock import utcnow
 from bot.flags import raise_flag
 from models import AuditEvent, Caseworker, Child, Flag, FlagEvent, Message
 from tests.builders import contact as make_contact
-from tests.handlers.dashboard_helpers import (PASSWORDS, PROBES, World, build_world, csrf_token,
-                                              fast_password_hashing, login, send_alarm)
+from tests.handlers.dashboard_helpers import (MP3, PASSWORDS, PROBES, RECORDING_URL, RecordingSender, World,
+                                              build_world, csrf_token, fast_password_hashing, leave_voicemail, login,
+                                              send_alarm)
 
 # Values for every URL parameter a dashboard route may take; a new parameter must be added here,
 # so no route escapes the out-of-scope walk.
@@ -40,6 +41,22 @@ def alarm(client: FlaskClient, session: Session, world: World) -> Flag:
     return flag
 
 
+@pytest.fixture
+def voicemail(client: FlaskClient, session: Session, world: World) -> Message:
+    """A message left on a call by child A's guardian (a voice message with a recording URL)."""
+    message = leave_voicemail(client, session)
+    assert message.child_id == world.a.child.id
+    return message
+
+
+@pytest.fixture
+def recordings(app: Flask, monkeypatch: pytest.MonkeyPatch) -> RecordingSender:
+    """A transport that keeps recordings (the tests' app otherwise has the console transport)."""
+    sender = RecordingSender()
+    monkeypatch.setitem(app.extensions, "xiangban_sender", sender)
+    return sender
+
+
 def dashboard_urls(app: Flask, values: dict[str, object]) -> list[tuple[str, str, str]]:
     """(endpoint, method, url) for every dashboard route, parameters filled from `values`."""
     urls = []
@@ -61,8 +78,9 @@ def dashboard_urls(app: Flask, values: dict[str, object]) -> list[tuple[str, str
     return urls
 
 
-def scope_values(world: World, flag: Flag) -> dict[str, object]:
-    return {"flag_id": flag.id, "child_id": world.a.child.id, "contact_id": world.a.guardian.id}
+def scope_values(world: World, flag: Flag, voicemail: Message) -> dict[str, object]:
+    return {"flag_id": flag.id, "child_id": world.a.child.id, "contact_id": world.a.guardian.id,
+            "message_id": voicemail.id}
 
 
 def walk(client: FlaskClient, app: Flask, values: dict[str, object]) -> dict[str, tuple[int, str]]:
@@ -74,7 +92,7 @@ def walk(client: FlaskClient, app: Flask, values: dict[str, object]) -> dict[str
         else:
             response = client.post(url, data={"csrf_token": token, "station": "x", "note": "x", "outcome": "x",
                                               "reason": "x", "no_report_reason": "x", "text": "hello"})
-        results[f"{method} {url}"] = (response.status_code, response.get_data(as_text=True))
+        results[f"{method} {url}"] = (response.status_code, response.get_data().decode("utf-8", "replace"))
     return results
 
 
@@ -82,9 +100,10 @@ def walk(client: FlaskClient, app: Flask, values: dict[str, object]) -> dict[str
 
 @pytest.mark.parametrize("outsider", ["worker_b", "super_x"])
 def test_every_route_is_404_for_an_out_of_scope_user(app: Flask, client: FlaskClient, session: Session,
-                                                     world: World, alarm: Flag, outsider: str) -> None:
+                                                     world: World, alarm: Flag, voicemail: Message,
+                                                     recordings: RecordingSender, outsider: str) -> None:
     login(client, outsider)
-    results = walk(client, app, scope_values(world, alarm))
+    results = walk(client, app, scope_values(world, alarm, voicemail))
     assert len(results) >= 15
     for url, (status, body) in results.items():
         has_object = re.search(r"/\d+", url) is not None
@@ -98,12 +117,13 @@ def test_every_route_is_404_for_an_out_of_scope_user(app: Flask, client: FlaskCl
     flag = session.get(Flag, alarm.id)
     assert flag.status == "open" and flag.assignee_id is None and flag.police_reported_at is None
     assert not session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).all()
+    assert not recordings.fetched
 
 
 def test_the_same_walk_reaches_every_page_in_scope(app: Flask, client: FlaskClient, world: World,
-                                                   alarm: Flag) -> None:
+                                                   alarm: Flag, voicemail: Message, recordings: RecordingSender) -> None:
     login(client, "worker_a")
-    results = walk(client, app, scope_values(world, alarm))
+    results = walk(client, app, scope_values(world, alarm, voicemail))
     for url, (status, body) in results.items():
         if "/audit" in url:
             assert status == 404, "the audit log is for admins only"
@@ -114,8 +134,8 @@ def test_the_same_walk_reaches_every_page_in_scope(app: Flask, client: FlaskClie
 
 
 def test_anonymous_visitors_are_sent_to_login_and_see_nothing(app: Flask, client: FlaskClient, world: World,
-                                                              alarm: Flag) -> None:
-    results = walk(client, app, scope_values(world, alarm))
+                                                              alarm: Flag, voicemail: Message) -> None:
+    results = walk(client, app, scope_values(world, alarm, voicemail))
     for url, (status, body) in results.items():
         assert status == 302, f"anonymous got {status} at {url}"
         for probe in PROBES:
@@ -164,10 +184,10 @@ def test_unknown_sender_flags_are_visible_to_every_user(client: FlaskClient, ses
 # --- CSRF, escaping, headers -------------------------------------------------------------------
 
 def test_every_post_without_a_csrf_token_is_400(app: Flask, client: FlaskClient, session: Session, world: World,
-                                                alarm: Flag) -> None:
+                                                alarm: Flag, voicemail: Message) -> None:
     assert client.post("/login", data={"login": "worker_a", "password": PASSWORDS["worker_a"]}).status_code == 400
     login(client, "worker_a")
-    for endpoint, method, url in dashboard_urls(app, scope_values(world, alarm)):
+    for endpoint, method, url in dashboard_urls(app, scope_values(world, alarm, voicemail)):
         if method == "POST":
             assert client.post(url, data={"station": "x", "text": "hi"}).status_code == 400, url
     assert client.post("/logout").status_code == 400
@@ -353,6 +373,102 @@ def test_reply_to_an_opted_out_contact_is_refused(client: FlaskClient, session: 
     token = csrf_token(client, f"/children/{world.a.child.id}")
     client.post(f"/conversations/{world.a.guardian.id}/reply", data={"csrf_token": token, "text": "hi"})
     assert not session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).all()
+
+
+# --- call recordings ---------------------------------------------------------------------------------
+
+def test_a_voicemail_plays_in_scope_and_every_play_is_audited(client: FlaskClient, session: Session, world: World,
+                                                             voicemail: Message, recordings: RecordingSender) -> None:
+    flag = session.scalars(select(Flag).where(Flag.category == "voicemail")).one()
+    player = f'<audio controls preload="none" src="/messages/{voicemail.id}/recording">'
+    login(client, "worker_a")
+    for page in (f"/flags/{flag.id}", f"/conversations/{world.a.guardian.id}"):
+        html = client.get(page).get_data(as_text=True)
+        assert player in html and RECORDING_URL not in html, page
+    assert not recordings.fetched, "showing the player fetches nothing (preload none)"
+    played = client.get(f"/messages/{voicemail.id}/recording")
+    assert played.status_code == 200 and played.data == MP3 and played.mimetype == "audio/mpeg"
+    assert played.headers["Cache-Control"] == "no-store" and played.headers["Accept-Ranges"] == "bytes"
+    part = client.get(f"/messages/{voicemail.id}/recording", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.data == MP3[10:20]
+    assert recordings.fetched == [RECORDING_URL, RECORDING_URL]
+    session.expire_all()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "play_recording")).all()
+    assert len(events) == 2 and {(e.object_type, e.object_id, e.actor_id, e.township_id) for e in events} == {
+        ("message", voicemail.id, world.users["worker_a"].id, world.a.child.township_id)}
+    assert events[0].detail["ok"] is True and events[0].detail["bytes"] == len(MP3)
+
+
+@pytest.mark.parametrize("outsider", ["worker_b", "super_x", None])
+def test_a_voicemail_is_not_played_outside_scope(client: FlaskClient, session: Session, world: World,
+                                                 voicemail: Message, recordings: RecordingSender,
+                                                 outsider: str | None) -> None:
+    if outsider:
+        login(client, outsider)
+    response = client.get(f"/messages/{voicemail.id}/recording")
+    assert response.status_code == (404 if outsider else 302) and MP3 not in response.data
+    assert not recordings.fetched
+    assert not session.scalars(select(AuditEvent).where(AuditEvent.action == "play_recording")).all()
+
+
+def test_only_messages_with_a_recording_play(client: FlaskClient, session: Session, world: World, alarm: Flag,
+                                             recordings: RecordingSender) -> None:
+    login(client, "worker_a")
+    assert client.get(f"/messages/{alarm.message_id}/recording").status_code == 404
+    assert client.get("/messages/999999/recording").status_code == 404
+    assert not recordings.fetched
+
+
+def test_an_unknown_callers_voicemail_plays_for_everyone(client: FlaskClient, session: Session, world: World,
+                                                         recordings: RecordingSender) -> None:
+    message = leave_voicemail(client, session, caller="+8613911112222", url=RECORDING_URL + "0")
+    assert message.child_id is None
+    login(client, "worker_b")
+    assert client.get(f"/messages/{message.id}/recording").data == MP3
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "play_recording")).one()
+    assert event.township_id is None and event.detail["contact_id"] == message.contact_id
+
+
+def test_a_recording_the_provider_will_not_give_is_a_502_and_audited(client: FlaskClient, session: Session,
+                                                                     world: World, voicemail: Message,
+                                                                     recordings: RecordingSender) -> None:
+    from bot.channels import RecordingError
+
+    recordings.error = RecordingError("not_found", "gone")
+    login(client, "worker_a")
+    response = client.get(f"/messages/{voicemail.id}/recording")
+    assert response.status_code == 502 and "录音" in response.get_data(as_text=True)
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "play_recording")).one()
+    assert event.detail == {"contact_id": voicemail.contact_id, "ok": False, "error": "not_found"}
+
+
+def test_the_console_transport_shows_the_recording_address_and_says_why(client: FlaskClient, session: Session,
+                                                                        world: World, voicemail: Message) -> None:
+    login(client, "worker_a")
+    html = client.get(f"/conversations/{world.a.guardian.id}").get_data(as_text=True)
+    assert "<audio" not in html and f'<code class="recording-url">{RECORDING_URL}</code>' in html
+    assert "本环境未接入 Twilio" in html and "（语音留言）" in html
+    assert client.get(f"/messages/{voicemail.id}/recording").status_code == 404
+
+
+def test_twilio_is_imported_only_by_the_channel_layer_and_the_webhooks() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {"bot/channels", "handlers/twilio.py", "handlers/twilio_auth.py", "handlers/voice.py"}
+    offenders = []
+    for folder in ("bot", "handlers", "models"):
+        for path in (root / folder).rglob("*.py"):
+            name = path.relative_to(root).as_posix()
+            if any(name == a or name.startswith(a + "/") for a in allowed):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                           else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(m == "twilio" or m.startswith("twilio.") for m in modules):
+                    offenders.append(name)
+    assert not offenders
 
 
 # --- child record ----------------------------------------------------------------------------------

@@ -232,3 +232,93 @@ def test_the_request_has_a_timeout(app: Flask) -> None:
     transport.send_text(TO, "hello", message_id=7)
     assert transport.client.http_client.timeout  # type: ignore[attr-defined]
     assert parse_qs(responses.calls[0].request.body)["To"] == [TO]
+
+
+# --- call recordings (responses) -----------------------------------------------------------------------------
+
+RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'3' * 32}"
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 8  # binary, not text: must come back intact
+
+
+@responses.activate
+def test_a_recording_is_fetched_as_mp3_with_the_account_credentials() -> None:
+    import base64
+
+    responses.add(responses.GET, RECORDING + ".mp3", body=MP3, content_type="audio/mpeg")
+    audio, content_type = sender().fetch_recording(RECORDING)
+    assert audio == MP3 and content_type == "audio/mpeg"
+    request = responses.calls[0].request
+    assert request.url == RECORDING + ".mp3"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+    assert sender().fetch_recording(RECORDING + ".wav")[0] == MP3, "the .wav form is asked for as .mp3"
+
+
+@responses.activate
+def test_a_recording_redirect_to_a_media_host_carries_no_credentials() -> None:
+    media = "https://media.example-cdn.com/recording.mp3?signature=abc"
+    responses.add(responses.GET, RECORDING + ".mp3", status=302, headers={"Location": media})
+    responses.add(responses.GET, media, body=MP3, content_type="audio/mpeg")
+    assert sender().fetch_recording(RECORDING) == (MP3, "audio/mpeg")
+    assert "Authorization" not in responses.calls[1].request.headers
+
+
+@responses.activate
+def test_a_recording_through_the_api_base_of_tests() -> None:
+    responses.add(responses.GET, f"http://127.0.0.1:4010/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'3' * 32}.mp3",
+                  body=MP3, content_type="audio/mpeg")
+    assert sender("http://127.0.0.1:4010").fetch_recording(RECORDING)[0] == MP3
+
+
+@pytest.mark.parametrize("url", [
+    "https://evil.example.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+    "http://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+    "https://api.twilio.com.evil.example.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+    "https://user:pw@api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+    "https://api.twilio.com:8443/2010-04-01/Accounts/AC1/Recordings/RE1",
+    "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/SM1",
+    "", "file:///etc/passwd",
+])
+@responses.activate
+def test_our_credentials_go_to_twilio_recordings_only(url: str) -> None:
+    from bot.channels import RecordingError
+
+    with pytest.raises(RecordingError) as error:
+        sender().fetch_recording(url)
+    assert error.value.code == "not_twilio" and not responses.calls
+
+
+@pytest.mark.parametrize("status, body, content_type, code", [
+    (404, b'{"code": 20404}', "application/json", "not_found"),
+    (401, b'{"code": 20003}', "application/json", "provider"),
+    (503, b"busy", "text/plain", "provider"),
+    (200, b"<Response/>", "application/xml", "not_audio"),
+])
+@responses.activate
+def test_a_recording_twilio_will_not_give_is_a_recording_error(status: int, body: bytes, content_type: str,
+                                                               code: str) -> None:
+    from bot.channels import RecordingError
+
+    responses.add(responses.GET, RECORDING + ".mp3", status=status, body=body, content_type=content_type)
+    with pytest.raises(RecordingError) as error:
+        sender().fetch_recording(RECORDING)
+    assert error.value.code == code
+
+
+@responses.activate
+def test_an_unreachable_or_oversized_recording_is_a_recording_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from bot.channels import RecordingError, fetches_recordings
+    from bot.channels import twilio_sender
+    from bot.channels.console import ConsoleSender
+
+    responses.add(responses.GET, RECORDING + ".mp3", body=requests.ConnectionError("down"))
+    with pytest.raises(RecordingError) as error:
+        sender().fetch_recording(RECORDING)
+    assert error.value.code == "unreachable"
+    responses.replace(responses.GET, RECORDING + ".mp3", body=MP3, content_type="audio/mpeg")
+    monkeypatch.setattr(twilio_sender, "MAX_RECORDING_BYTES", 100)
+    with pytest.raises(RecordingError) as error:
+        sender().fetch_recording(RECORDING)
+    assert error.value.code == "too_large"
+    assert fetches_recordings(sender()) and not fetches_recordings(ConsoleSender())
