@@ -96,9 +96,16 @@ def _claim(session: Session, now: datetime, limit: int, ids: Iterable[int] | Non
     if ids is not None:
         due = due.where(Message.id.in_(list(ids)))
     if is_postgres:
-        due = due.with_for_update(skip_locked=True)
+        # Lock the rows first (another worker's are skipped), then update exactly those: an UPDATE over a
+        # LIMIT subquery may be re-evaluated by PostgreSQL and exceed the limit.
+        due_ids = list(session.scalars(due.with_for_update(skip_locked=True)).all())
+    else:
+        due_ids = list(session.scalars(due).all())  # SQLite: one writer at a time; the UPDATE re-checks
+    if not due_ids:
+        session.commit()
+        return []
     claimed = session.execute(
-        update(Message).where(Message.id.in_(due.scalar_subquery()), Message.status == "queued")
+        update(Message).where(Message.id.in_(due_ids), Message.status == "queued")
         .values(status="sending", claimed_at=now, attempts=Message.attempts + 1, updated_at=now)
         .returning(Message.id)
     ).scalars().all()
