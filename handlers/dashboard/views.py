@@ -20,6 +20,7 @@ from bot import casework, risk
 from bot.channels import RecordingError, fetches_recordings
 from bot.clock import utcnow
 from bot.db import request_session
+from bot.i18n import LOCALES
 from bot.outbox import dispatch, queue_text
 from handlers.dashboard import audit_event, client_ip, ui_text
 from handlers.dashboard.access import (child_or_404, contact_or_404, current_scope, flag_or_404, message_or_404,
@@ -27,7 +28,7 @@ from handlers.dashboard.access import (child_or_404, contact_or_404, current_sco
 from handlers.dashboard.blueprint import bp
 from models import (ACTIVE_FLAG_STATUSES, CATEGORY_SEVERITY, FLAG_STATUSES, AuditEvent, Caseworker, Child, Contact,
                     Flag, Message, Township)
-from models.people import GUARDIANSHIP_TYPES
+from models.people import CHANNELS, GUARDIANSHIP_TYPES
 
 log = logging.getLogger("xiangban.dashboard")
 SEVERITY_ORDER = case({"urgent": 0, "high": 1, "normal": 2}, value=Flag.severity, else_=3)
@@ -327,7 +328,9 @@ def conversation(contact_id: int) -> str:
                 children[0].child.township_id if children else None, {}, now)
     session.commit()
     return render_template("dashboard/conversation.html", contact=contact, thread=thread, flags=flags,
-                           children=children, max_reply=MAX_REPLY, recordings_playable=recordings_playable())
+                           children=children, max_reply=MAX_REPLY, recordings_playable=recordings_playable(),
+                           settings=contact_settings_view(contact), languages=LOCALES, channels=CHANNELS,
+                           zones=COMMON_ZONES)
 
 
 @bp.post("/conversations/<int:contact_id>/reply")
@@ -364,6 +367,62 @@ def reply(contact_id: int) -> Response:
         log.exception("caseworker reply %s left queued for the worker", message.id)
     flash(ui_text("ui.reply.done"), "ok")
     return redirect(url_for("dashboard.conversation", contact_id=contact.id) + "#bottom")
+
+
+# --- a contact's settings ------------------------------------------------------------------------
+
+# Where the parents of the pilot counties mostly work (the field takes any IANA name).
+COMMON_ZONES = ("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Tokyo", "Asia/Seoul", "Asia/Singapore",
+                "Asia/Dubai", "Europe/Moscow", "Europe/Rome", "Africa/Lagos", "America/New_York")
+
+
+def _defaults() -> dict[str, Any]:
+    from bot.clock import parse_hhmm
+
+    config = current_app.config
+    return {"default_zone": config["TIMEZONE"], "default_start": parse_hhmm(config.get("QUIET_START", "08:00")),
+            "default_end": parse_hhmm(config.get("QUIET_END", "21:00"))}
+
+
+def contact_settings_view(contact: Contact) -> dict[str, Any]:
+    """The contact's effective settings for the form (the service defaults filled in)."""
+    defaults = _defaults()
+    from bot.i18n import normalize_locale
+
+    return {"language": normalize_locale(contact.language),
+            "quiet_start": (contact.quiet_start or defaults["default_start"]).strftime("%H:%M"),
+            "quiet_end": (contact.quiet_end or defaults["default_end"]).strftime("%H:%M"),
+            "timezone": contact.timezone or defaults["default_zone"],
+            "default_window": f"{defaults['default_start']:%H:%M}–{defaults['default_end']:%H:%M}",
+            "default_zone": defaults["default_zone"],
+            "custom": any(v is not None for v in (contact.quiet_start, contact.quiet_end, contact.timezone))}
+
+
+@bp.post("/conversations/<int:contact_id>/settings")
+@login_required
+def contact_settings(contact_id: int) -> Response:
+    """Set a contact's channel, language and local window; audit-logged with the old and new values."""
+    from bot.contacts import SettingsError, apply_settings, read_settings
+
+    now = utcnow()
+    contact = contact_or_404(contact_id)
+    target = url_for("dashboard.conversation", contact_id=contact.id) + "#settings"
+    session = request_session()
+    try:
+        changes = apply_settings(contact, read_settings(request.form), **_defaults())
+    except SettingsError as error:
+        session.rollback()
+        flash(ui_text(f"ui.contact.error.{error.code}"), "error")
+        return redirect(target)
+    if not changes:
+        flash(ui_text("ui.contact.settings.unchanged"), "ok")
+        return redirect(target)
+    children = visible_children(contact)
+    audit_event("contact.settings", "contact", contact.id, children[0].child.township_id if children else None,
+                {"changes": changes}, now)
+    session.commit()
+    flash(ui_text("ui.contact.settings.saved"), "ok")
+    return redirect(target)
 
 
 # --- call recordings ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -373,6 +374,123 @@ def test_reply_to_an_opted_out_contact_is_refused(client: FlaskClient, session: 
     token = csrf_token(client, f"/children/{world.a.child.id}")
     client.post(f"/conversations/{world.a.guardian.id}/reply", data={"csrf_token": token, "text": "hi"})
     assert not session.scalars(select(Message).where(Message.kind == "sms.caseworker_reply")).all()
+
+
+# --- a contact's settings ----------------------------------------------------------------------------
+
+def settings_form(token: str, **values: str) -> dict[str, str]:
+    return {"csrf_token": token, "channel": "sms", "language": "zh_Hans", "quiet_start": "08:00",
+            "quiet_end": "21:00", "timezone": "Asia/Shanghai", **values}
+
+
+def test_a_caseworker_sets_a_contacts_channel_language_and_window(client: FlaskClient, session: Session,
+                                                                  world: World) -> None:
+    from datetime import time
+
+    from bot.outbox import next_window_start
+    from models import Contact
+
+    parent = world.a.father
+    login(client, "worker_a")
+    page = client.get(f"/conversations/{parent.id}").get_data(as_text=True)
+    assert 'name="quiet_start" value="08:00"' in page and 'name="timezone" value="Asia/Shanghai"' in page
+    token = csrf_token(client, f"/conversations/{parent.id}")
+    url = f"/conversations/{parent.id}/settings"
+    # the defaults sent back as shown change nothing and keep "the default" stored
+    assert "没有改动" in client.post(url, data=settings_form(token), follow_redirects=True).get_data(as_text=True)
+    response = client.post(url, data=settings_form(token, channel="both", language="en", quiet_start="09:30",
+                                                   quiet_end="20:00:00", timezone=" asia/dubai "))
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/conversations/{parent.id}#settings")
+    session.expire_all()
+    saved = session.get(Contact, parent.id)
+    assert (saved.channel, saved.language, saved.quiet_start, saved.quiet_end, saved.timezone) == (
+        "both", "en", time(9, 30), time(20, 0), "Asia/Dubai")
+    page = client.get(f"/conversations/{parent.id}").get_data(as_text=True)
+    assert "短信和语音 · 英文 · 09:30–20:00 Asia/Dubai" in page
+    # 07:00 in Dubai is 11:00 in Shanghai: inside the default window, outside the parent's own
+    morning = datetime(2026, 6, 1, 3, 0, tzinfo=timezone.utc)
+    assert next_window_start(saved, morning, default_zone="Asia/Shanghai", start="08:00", end="21:00") == \
+        datetime(2026, 6, 1, 9, 30, tzinfo=ZoneInfo("Asia/Dubai"))
+    # empty fields go back to the defaults
+    client.post(url, data=settings_form(token, channel="both", language="en", quiet_start="", quiet_end="",
+                                        timezone=""))
+    session.expire_all()
+    saved = session.get(Contact, parent.id)
+    assert (saved.quiet_start, saved.quiet_end, saved.timezone) == (None, None, None)
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.settings")
+                             .order_by(AuditEvent.id)).all()
+    assert len(events) == 2
+    assert events[0].detail["changes"] == {"channel": ["sms", "both"], "language": ["zh_Hans", "en"],
+                                           "quiet_start": [None, "09:30"], "quiet_end": [None, "20:00"],
+                                           "timezone": [None, "Asia/Dubai"]}
+    assert events[1].detail["changes"] == {"quiet_start": ["09:30", None], "quiet_end": ["20:00", None],
+                                           "timezone": ["Asia/Dubai", None]}
+    assert {(e.object_type, e.object_id, e.actor_id, e.township_id) for e in events} == {
+        ("contact", parent.id, world.users["worker_a"].id, world.a.child.township_id)}
+
+
+@pytest.mark.parametrize("values, error", [
+    ({"timezone": "Mars/Olympus"}, "不认识这个时区"),
+    ({"timezone": "../../etc/passwd"}, "不认识这个时区"),
+    ({"timezone": "x" * 80}, "不认识这个时区"),
+    ({"quiet_start": "21:00", "quiet_end": "08:00"}, "开始须早于结束"),
+    ({"quiet_start": "22:00", "quiet_end": ""}, "开始须早于结束"),
+    ({"quiet_start": "25:00"}, "时间格式不对"),
+    ({"quiet_end": "8pm"}, "时间格式不对"),
+    ({"channel": "fax"}, "请选择联系方式"),
+    ({"channel": ""}, "请选择联系方式"),
+    ({"language": "fr"}, "请选择语言"),
+])
+def test_contact_settings_that_are_not_valid_change_nothing(client: FlaskClient, session: Session, world: World,
+                                                            values: dict[str, str], error: str) -> None:
+    from models import Contact
+
+    parent = world.a.father
+    login(client, "worker_a")
+    token = csrf_token(client, f"/conversations/{parent.id}")
+    form = settings_form(token, channel="voice", language="en", quiet_start="09:00") | values
+    page = client.post(f"/conversations/{parent.id}/settings", data=form, follow_redirects=True)
+    assert error in page.get_data(as_text=True)
+    session.expire_all()
+    saved = session.get(Contact, parent.id)
+    assert (saved.channel, saved.language, saved.quiet_start, saved.timezone) == ("sms", "zh_Hans", None, None)
+    assert not session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.settings")).all()
+
+
+def test_contact_settings_follow_the_contacts_children(client: FlaskClient, session: Session, world: World) -> None:
+    from models import Contact
+
+    login(client, "worker_b")
+    token = csrf_token(client, "/conversations")
+    response = client.post(f"/conversations/{world.a.father.id}/settings", data=settings_form(token, channel="voice"))
+    assert response.status_code == 404
+    session.expire_all()
+    assert session.get(Contact, world.a.father.id).channel == "sms"
+    unknown = make_contact(session, "+8613911113333")
+    session.commit()
+    assert client.post(f"/conversations/{unknown.id}/settings",
+                       data=settings_form(token, channel="voice")).status_code == 302
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.settings")).one()
+    assert event.object_id == unknown.id and event.township_id is None
+
+
+def test_opted_out_and_invalid_numbers_are_shown_not_edited(client: FlaskClient, session: Session,
+                                                            world: World) -> None:
+    from models import Contact
+
+    parent = session.get(Contact, world.a.father.id)
+    parent.opted_out, parent.opted_out_at, parent.invalid_number = True, utcnow(), True
+    session.commit()
+    login(client, "worker_a")
+    page = client.get(f"/conversations/{parent.id}").get_data(as_text=True)
+    settings = page.split('id="settings"')[1].split("</details>")[0]
+    assert settings.count('<span class="badge status-open">是</span>') == 2 and "不能在此修改" in settings
+    token = csrf_token(client, f"/conversations/{parent.id}")
+    client.post(f"/conversations/{parent.id}/settings",
+                data=settings_form(token, channel="voice", opted_out="0", invalid_number="0"))
+    session.expire_all()
+    parent = session.get(Contact, parent.id)
+    assert parent.channel == "voice" and parent.opted_out and parent.invalid_number
 
 
 # --- call recordings ---------------------------------------------------------------------------------
