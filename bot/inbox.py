@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot import engine
 from bot.conversation import apply_step, contact_info, load_state, ttl
 from bot.phones import normalize_phone
-from models import Contact, Message
+from models import CATEGORY_SEVERITY, Contact, Message
 
 
 @dataclass
@@ -22,6 +22,7 @@ class InboundResult:
     message: Message
     replies: list[Message]
     duplicate: bool
+    urgent: bool = False  # an urgent flag was raised or added to: the caseworker is alerted at once
 
 
 def _replies_to(session: Session, message: Message) -> list[Message]:
@@ -78,4 +79,5 @@ def receive(session: Session, *, provider_sid: str | None, from_number: str, to_
     state = load_state(session, contact) if contact is not None else engine.State()
     result = engine.step(info, state, body, now, question_ref=question_ref, ttl=ttl(config))
     replies = apply_step(session, contact=contact, result=result, now=now, inbound=message, config=config)
-    return InboundResult(message, replies, duplicate=False)
+    urgent = any((flag.severity or CATEGORY_SEVERITY.get(flag.category)) == "urgent" for flag in result.flags)
+    return InboundResult(message, replies, duplicate=False, urgent=urgent)

@@ -216,12 +216,40 @@ def mark_stuck_unknown(session: Session, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
+def carry_in_answer(session: Session, replies: Iterable[Message], *, now: datetime) -> list[Message]:
+    """Replies that travel in the webhook's own answer (TwiML): handed to the provider now, in this transaction.
+
+    A re-delivered webhook gets the same answer, so a reply is never lost; one to a contact who may not
+    be texted (opted out, invalid number) is marked failed instead, unless it is the opt-out confirmation
+    or the answer to an urgent message.
+    """
+    carried = []
+    for message in replies:
+        contact = session.get(Contact, message.contact_id) if message.contact_id else None
+        if contact is not None and not message.urgent and not _may_send(contact, message):
+            message.status, message.error_message, message.updated_at = "failed", "contact not reachable", now
+            continue
+        message.status, message.sent_at, message.claimed_at, message.updated_at = "sent", now, now, now
+        message.attempts = 1
+        carried.append(message)
+    return carried
+
+
 def apply_status(session: Session, *, provider_sid: str, status: str, error_code: str | None,
-                 now: datetime, config: dict[str, Any] | None = None) -> Message | None:
-    """Apply a provider status callback: idempotent, and only ever forward in the lifecycle."""
+                 now: datetime, config: dict[str, Any] | None = None, message_id: int | None = None) -> Message | None:
+    """Apply a provider status callback: idempotent, and only ever forward in the lifecycle.
+
+    A reply carried in a webhook answer has no provider SID until its first callback, which names our
+    message id (`message_id`) and so gives the SID to adopt.
+    """
     from models import STATUS_RANK
 
     message = session.scalars(select(Message).where(Message.provider_sid == provider_sid)).first()
+    if message is None and message_id is not None:
+        message = session.get(Message, message_id)
+        if message is None or message.direction != "outbound" or message.provider_sid not in (None, provider_sid):
+            return None
+        message.provider_sid = provider_sid
     if message is None:
         return None
     status = status.lower()

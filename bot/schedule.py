@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels import Sender
@@ -28,7 +28,7 @@ from bot.outbox import dispatch, mark_stuck_unknown, next_window_start, queue_ca
 from bot.reconcile import provider_lookup, reconcile_unknown
 from bot.reminders import PERIOD_DAYS, plan_reminder
 from bot.risk import risk_type
-from models import (ACTIVE_FLAG_STATUSES, Arrangement, Caseworker, Child, Contact, Flag, FlagEvent, Reminder,
+from models import (ACTIVE_FLAG_STATUSES, Arrangement, Caseworker, Child, Contact, Flag, FlagEvent, Message, Reminder,
                     Township, caseworker_township)
 
 log = logging.getLogger("xiangban.schedule")
@@ -336,6 +336,16 @@ def _nudge_household(session: Session, reminder: Reminder, now: datetime) -> Non
 
 
 # --- the mandatory-report clock --------------------------------------------------------------------
+
+def alert_urgent_now(session: Session, sender: Sender, *, now: datetime, config: dict[str, Any]) -> None:
+    """Alert caseworkers about urgent flags due for an alert, and send the alerts at once (any hour)."""
+    before = session.scalar(select(func.max(Message.id))) or 0
+    _escalate_flags(session, now=now, config=config, report=TickReport())
+    alerts = session.scalars(select(Message.id).where(Message.id > before, Message.direction == "outbound",
+                                                      Message.contact_id.is_(None))).all()
+    if alerts:
+        dispatch(session, sender, now=now, config=config, ids=list(alerts))
+
 
 def _escalate_flags(session: Session, *, now: datetime, config: dict[str, Any], report: TickReport) -> None:
     flags = session.scalars(select(Flag).where(

@@ -11,7 +11,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.clock import utcnow
 from bot.db import request_session
 from bot.inbox import receive
-from bot.outbox import apply_status, dispatch
+from bot.outbox import apply_status, carry_in_answer
+from bot.schedule import alert_urgent_now
 from handlers.twilio_auth import twilio_signed
 
 log = logging.getLogger("xiangban.twilio")
@@ -33,28 +34,39 @@ def database_unavailable(_error: Exception) -> tuple[str, int]:
 @bp.post("/sms")
 @twilio_signed
 def inbound_sms() -> Response:
-    """Store the inbound message before answering; the engine's replies go through the outbox."""
+    """Store the inbound message, answer it with TwiML; its replies are stored first and tracked by callbacks."""
     form = flask_request.form
     session = request_session()
     now = utcnow()
     result = receive(session, provider_sid=form.get("MessageSid") or form.get("SmsSid"),
                      from_number=form.get("From", ""), to_number=form.get("To"), body=form.get("Body", ""),
                      now=now, config=current_app.config)
+    replies = ([m for m in result.replies if m.status == "sent"] if result.duplicate
+               else carry_in_answer(session, result.replies, now=now))
     session.commit()
-    if result.replies and not result.duplicate:
-        _send_now(session, [m.id for m in result.replies], now)
-    return twiml(MessagingResponse())
+    if result.urgent:
+        _alert_now(session, now)
+    response = MessagingResponse()
+    for reply in replies:
+        response.message(reply.body, action=_status_url(reply.id), method="POST")
+    return twiml(response)
 
 
-def _send_now(session, ids: list[int], now) -> None:  # type: ignore[no-untyped-def]
-    """Send replies at once; whatever fails stays queued for the worker."""
+def _status_url(message_id: int) -> str:
+    """Where Twilio reports on a reply carried in our answer (signed like every callback)."""
+    base = current_app.config.get("PUBLIC_URL") or flask_request.host_url.rstrip("/")
+    return f"{base}/twilio/status?mid={message_id}"
+
+
+def _alert_now(session, now) -> None:  # type: ignore[no-untyped-def]
+    """Tell the caseworker about an urgent case at once; if sending fails the worker retries within a minute."""
     try:
-        dispatch(session, current_app.extensions["xiangban_sender"], now=now, config=current_app.config, ids=ids)
+        alert_urgent_now(session, current_app.extensions["xiangban_sender"], now=now, config=current_app.config)
     except (OperationalError, DBAPIError):
         raise
-    except Exception:  # the reply is stored; the worker retries it
+    except Exception:
         session.rollback()
-        log.exception("immediate reply dispatch failed; left for the worker")
+        log.exception("immediate caseworker alert failed; left for the worker")
 
 
 @bp.post("/status")
@@ -67,7 +79,8 @@ def status_callback() -> tuple[str, int]:
     if not sid or not status:
         return "", 204
     session = request_session()
+    mid = flask_request.args.get("mid", type=int)
     apply_status(session, provider_sid=sid, status=status, error_code=form.get("ErrorCode"), now=utcnow(),
-                 config=current_app.config)
+                 config=current_app.config, message_id=mid)
     session.commit()
     return "", 204

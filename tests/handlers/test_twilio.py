@@ -121,3 +121,40 @@ def test_undelivered_callback_with_21610_opts_the_contact_out_and_tells_a_casewo
     session.expire_all()
     assert family.guardian.opted_out is True
     assert session.scalars(select(Flag).where(Flag.category == "opted_out")).one().child_id == family.child.id
+
+
+def test_replies_travel_in_the_twiml_answer_and_their_callback_adopts_the_sid(
+        client: FlaskClient, session: Session, now: datetime) -> None:
+    import xml.etree.ElementTree as ET
+
+    household(session, now=now)
+    session.commit()
+    response = post_signed(client, "/twilio/sms", sms_form("+8613800000002", "孩子被人打了", sid="SMin1"))
+    root = ET.fromstring(response.data)
+    messages = root.findall("Message")
+    assert len(messages) == 1 and "110" in (messages[0].text or "")
+    reply = session.scalars(select(Message).where(Message.direction == "outbound",
+                                                  Message.kind == "sms.urgent_reply")).one()
+    assert reply.status == "sent" and reply.provider_sid is None
+    action = messages[0].get("action")
+    assert action == f"{PUBLIC_URL}/twilio/status?mid={reply.id}"
+    path = action.removeprefix(PUBLIC_URL)
+    for status in ("sent", "delivered"):
+        callback = post_signed(client, path, {"MessageSid": "SMreply1", "MessageStatus": status})
+        assert callback.status_code == 204
+    session.refresh(reply)
+    assert (reply.provider_sid, reply.status) == ("SMreply1", "delivered")
+    # A callback naming another message's id cannot take over a message that already has its SID.
+    post_signed(client, path, {"MessageSid": "SMother", "MessageStatus": "failed"})
+    session.refresh(reply)
+    assert (reply.provider_sid, reply.status) == ("SMreply1", "delivered")
+
+
+def test_no_reply_to_an_opted_out_contact_but_the_message_is_kept(client: FlaskClient, session: Session,
+                                                                   now: datetime) -> None:
+    family = household(session, now=now)
+    family.guardian.opted_out = True
+    session.commit()
+    response = post_signed(client, "/twilio/sms", sms_form(family.guardian.phone, "收到"))
+    assert b"<Message" not in response.data
+    assert session.scalars(select(Message).where(Message.direction == "inbound")).one().body == "收到"
