@@ -37,7 +37,8 @@ def child_info(child: Child, role: str) -> engine.ChildInfo:
     return engine.ChildInfo(id=child.id, given_name=child.given_name, role=role, relation=relation)
 
 
-def contact_info(session: Session, contact: Contact | None, *, fallback_phone: str | None = None) -> engine.ContactInfo:
+def contact_info(session: Session, contact: Contact | None, *, fallback_phone: str | None = None,
+                 with_caseworker: bool = True) -> engine.ContactInfo:
     """The engine's view of a contact (an unknown sender when None)."""
     if contact is None or not contact.links:  # nobody we enrolled: an unknown sender
         return engine.ContactInfo(id=None, language=contact.language if contact else "zh_Hans",
@@ -46,7 +47,8 @@ def contact_info(session: Session, contact: Contact | None, *, fallback_phone: s
                      for link in sorted(contact.links, key=lambda link: (link.child.birth_date, link.child_id)))
     return engine.ContactInfo(id=contact.id, language=contact.language, opted_out=contact.opted_out,
                               children=children,
-                              caseworker_phone=caseworker_phone_for(session, contact) or fallback_phone)
+                              caseworker_phone=(caseworker_phone_for(session, contact) if with_caseworker else None)
+                              or fallback_phone)
 
 
 def load_state(session: Session, contact: Contact) -> engine.State:

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot import engine
 from bot.conversation import apply_step, contact_info, load_state, ttl
 from bot.phones import normalize_phone
-from models import CATEGORY_SEVERITY, Contact, Message
+from models import CATEGORY_SEVERITY, Child, ChildContact, Contact, Message
 
 
 @dataclass
@@ -36,7 +36,8 @@ def _clean(text: str | None) -> str:
 
 def find_or_create_contact(session: Session, phone: str, now: datetime) -> Contact:
     """The contact of a phone number; an unknown sender gets a contact row so caseworkers see them."""
-    contact = session.scalars(select(Contact).where(Contact.phone == phone)).first()
+    household = selectinload(Contact.links).joinedload(ChildContact.child).selectinload(Child.links)
+    contact = session.scalars(select(Contact).where(Contact.phone == phone).options(household)).first()
     if contact is None:
         contact = Contact(phone=phone, language="zh_Hans", channel="sms", created_at=now)
         session.add(contact)
@@ -73,7 +74,9 @@ def receive(session: Session, *, provider_sid: str | None, from_number: str, to_
         if existing is None:
             raise
         return InboundResult(existing, _replies_to(session, existing), duplicate=True)
-    info = contact_info(session, contact, fallback_phone=config.get("HELP_PHONE") or None)
+    # The caseworker's number is only told in answer to HELP and cries for help: look it up only then.
+    wants_phone = engine.replies.keyword(body) in ("help", "cry")
+    info = contact_info(session, contact, fallback_phone=config.get("HELP_PHONE") or None, with_caseworker=wants_phone)
     if contact is not None and contact.links:
         message.child_id = info.children[0].id if len(info.children) == 1 else None
     state = load_state(session, contact) if contact is not None else engine.State()
