@@ -34,6 +34,7 @@ from models import (ACTIVE_FLAG_STATUSES, Arrangement, Caseworker, Child, Contac
 log = logging.getLogger("xiangban.schedule")
 QUESTION_KINDS = {"confirm_parent", "confirm_guardian", "checkin", "parent_contact", "quarterly"}
 BATCH = 500
+STALE_CLAIM = timedelta(minutes=10)
 
 
 @dataclass
@@ -66,6 +67,7 @@ def run_due(db: Database, sender: Sender, *, now: datetime, config: dict[str, An
     me = worker_id()
     with db.session() as session:
         mark_stuck_unknown(session, now=now)
+        _release_stale_claims(session, now=now)
         reconcile_unknown(session, provider_lookup(sender), now)
         _send_due_reminders(session, now=now, config=config, worker=me, report=report)
         _advance_ladders(session, now=now, config=config, worker=me, report=report)
@@ -128,7 +130,16 @@ def _send_due_reminders(session: Session, *, now: datetime, config: dict[str, An
                 reminder.state, reminder.claimed_by = "planned", None
             else:
                 _fire(session, reminder, now=now, config=config, report=report)
-            session.commit()
+        # One commit a batch: the messages and the reminders' new states land together, or not at all
+        # (a worker that dies here leaves its claims to `_release_stale_claims`).
+        session.commit()
+
+
+def _release_stale_claims(session: Session, *, now: datetime) -> None:
+    """Reminders claimed by a worker that died before committing its batch go back to planned."""
+    session.execute(update(Reminder).where(Reminder.state == "claimed", Reminder.claimed_at < now - STALE_CLAIM)
+                    .values(state="planned", claimed_by=None))
+    session.commit()
 
 
 def _ready(session: Session, reminder: Reminder, now: datetime, config: dict[str, Any]) -> bool:
