@@ -74,18 +74,43 @@ def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
     return a0 < b1 and b0 < a1
 
 
-def _negated(lex: Lexicon, norm: str, start: int, rule: str, category: str | None) -> bool:
-    """Whether a negator (没有, 不是, 从不, not...) ends right before ``start``.
+def _negated(lex: Lexicon, norm: str, start: int, rule: str, category: str | None,
+             blocked: list[tuple[int, int]] = (), protected: bool = False) -> bool:  # type: ignore[assignment]
+    """Whether a negation cue (没有, 不是, 从不, not...) SCOPES over a hit starting at ``start``.
 
-    ``category`` None means a resolution is being checked: every negator applies (还没找到).
+    The cue may be followed by up to ``max_gap`` filler pieces (被 人, 跟 人, 什么...) of at most
+    ``window`` characters in all. A cue that lies inside ``blocked`` spans (a protected alarm such
+    as 没人管, or another trigger hit) is part of that alarm, not a negation. A ``protected`` hit
+    (没人管, 不想活...) is negated only by a ``double_negation`` cue (不是 没人管).
+    ``category`` None means a resolution is being checked: every negator applies (还没 找到).
     """
     if start == 0 or not lex.negators:
         return False
-    before = norm[max(0, start - _NEGATION_LOOKBACK):start]
+    offset = max(0, start - _NEGATION_LOOKBACK)
+    before = norm[offset:start]
     for neg in lex.negators:
         if category is not None and not neg.applies_to(rule, category):
             continue
-        if neg.regex is not None and neg.regex.search(before):
+        if protected and not neg.double_negation:
+            continue
+        m = neg.regex.search(before) if neg.regex is not None else None
+        if m is None:
+            continue
+        if neg.window and len(m.group("fill")) > neg.window:
+            continue
+        c0, c1 = offset + m.start("cue"), offset + m.end("cue")
+        if any(_overlaps(c0, c1, b0, b1) for b0, b1 in blocked):
+            continue
+        return True
+    return False
+
+
+def _denied(lex: Lexicon, norm: str, hit: "_Hit") -> bool:
+    """Whether a denial follows the hit: a question then a denial (发烧？没有 / 被打吗？没的事) or
+    a denial closing the clause (烧倒是没有)."""
+    for den in lex.deniers:
+        if den.applies_to(hit.entry.id, hit.category) and den.regex is not None \
+                and den.regex.match(norm, hit.end) is not None:
             return True
     return False
 
@@ -149,8 +174,21 @@ def _analyse(text: str, lex: Lexicon) -> tuple[list[_Hit], list[int], str, bool]
         hits = kept
         if not hits:
             return [], offsets, norm, True
-    # 2. negation right before the hit: 没有发烧, 没被打, 不是没人管, 从不, not hurt
-    hits = [h for h in hits if not _negated(lex, norm, h.start, h.entry.id, h.category)]
+    # 2. negation scoping over the hit (没有 被人 欺负, 从来不 跟人 打架, not hurt), a denial after a
+    # question (发烧？没有), -- but the 没/不 INSIDE an alarm (没人管, 不想活: protected, or another
+    # trigger's span) is no negation, and a protected alarm yields only to a double negation
+    protect = [sp for p in lex.protectors for sp in spans.get(p.id, ())]
+    kept = []
+    for h in hits:
+        is_protected = any(_overlaps(s0, s1, h.start, h.end) for s0, s1 in protect)
+        blocked = protect + [(o.start, o.end) for o in hits if not o.entry.id.startswith("net.")
+                             and (o.end <= h.start or o.start >= h.end)]
+        if _negated(lex, norm, h.start, h.entry.id, h.category, blocked, is_protected):
+            continue
+        if lex.deniers and _denied(lex, norm, h):
+            continue
+        kept.append(h)
+    hits = kept
     if not hits:
         return [], offsets, norm, True
     cancelled = len(hits) < found
@@ -164,7 +202,8 @@ def _analyse(text: str, lex: Lexicon) -> tuple[list[_Hit], list[int], str, bool]
             continue
         kept = []
         for h in hits:
-            if res.applies_to(h.entry.id, h.category) and any(s >= h.start for s in ends):
+            if res.applies_to(h.entry.id, h.category) and any(
+                    s >= h.start and (not res.window or s - h.end <= res.window) for s in ends):
                 if res.becomes != "other":
                     kept.append(_Hit(h.entry, h.start, h.end, res.becomes))
                 cancelled = True

@@ -42,7 +42,7 @@ CATEGORY_PRIORITY: tuple[str, ...] = (
     "bullying", "dropout", "hukou", "guardianship_change", "illness", "distress", "help",
     "other",
 )
-KINDS = ("trigger", "suppress", "negate", "resolve")
+KINDS = ("trigger", "suppress", "negate", "resolve", "protect", "deny")
 SCOPES = ("overlap", "message")
 
 _MACRO_RE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
@@ -72,6 +72,8 @@ class Entry:
     not_examples: list[str] = field(default_factory=list)
     note: str = ""
     source: str = ""
+    # negate: this negator may also negate a PROTECTED alarm (不是 没人管: double negation)
+    double_negation: bool = False
     regex: re.Pattern[str] | None = field(default=None, repr=False)
     # characters of which every match contains at least one (None: unknown, always try the regex)
     anchors: frozenset[str] | None = field(default=None, repr=False)
@@ -114,6 +116,8 @@ class Lexicon:
     suppressors: list[Entry] = field(init=False)
     negators: list[Entry] = field(init=False)
     resolvers: list[Entry] = field(init=False)
+    protectors: list[Entry] = field(init=False)
+    deniers: list[Entry] = field(init=False)
     by_id: dict[str, Entry] = field(init=False)
     # char -> indexes into `parts` whose anchors contain it; `always`: parts without anchors
     parts: list[tuple[Entry, re.Pattern[str]]] = field(init=False)
@@ -127,11 +131,13 @@ class Lexicon:
         self.suppressors = [e for e in self.entries if e.kind == "suppress"]
         self.negators = [e for e in self.entries if e.kind == "negate"]
         self.resolvers = [e for e in self.entries if e.kind == "resolve"]
+        self.protectors = [e for e in self.entries if e.kind == "protect"]
+        self.deniers = [e for e in self.entries if e.kind == "deny"]
         self.parts = []
         index: dict[str, list[int]] = {}
         always: set[int] = set()
         for entry in self.entries:
-            if entry.kind == "negate":
+            if entry.kind in ("negate", "deny"):
                 continue
             for regex, anchors in entry.parts:
                 i = len(self.parts)
@@ -242,7 +248,8 @@ def _entry_from(raw: dict, source: str) -> Entry:
     """Build (uncompiled) an Entry from its TOML table, checking every field."""
     where = f"{source}: entry {raw.get('id', '?')!r}"
     known = {"id", "kind", "category", "categories", "rules", "patterns", "examples", "scope",
-             "gap", "max_gap", "becomes", "note", "enabled", "near", "window", "not_examples"}
+             "gap", "max_gap", "becomes", "note", "enabled", "near", "window", "not_examples",
+             "double_negation"}
     unknown = set(raw) - known
     if unknown:
         raise LexiconError(f"{where}: unknown keys {sorted(unknown)}")
@@ -266,6 +273,7 @@ def _entry_from(raw: dict, source: str) -> Entry:
         window=int(raw.get("window", 0)),
         not_examples=_as_str_list(raw.get("not_examples", []), where),
         note=raw.get("note", ""),
+        double_negation=bool(raw.get("double_negation", False)),
         source=source,
     )
     if not entry.patterns:
@@ -284,8 +292,13 @@ def _entry_from(raw: dict, source: str) -> Entry:
         raise LexiconError(f"{where}: scope must be one of {SCOPES}")
     if entry.near and (kind != "trigger" or entry.window <= 0):
         raise LexiconError(f"{where}: `near` is for triggers and needs a positive `window`")
-    if entry.not_examples and kind != "trigger":
-        raise LexiconError(f"{where}: `not_examples` is for triggers (suppressors use `examples`)")
+    if entry.not_examples and kind not in ("trigger", "protect"):
+        raise LexiconError(f"{where}: `not_examples` is for triggers and protected alarms "
+                           "(suppressors use `examples`)")
+    if entry.window < 0:
+        raise LexiconError(f"{where}: `window` must not be negative")
+    if entry.double_negation and kind != "negate":
+        raise LexiconError(f"{where}: `double_negation` is for negators")
     return entry
 
 
@@ -294,16 +307,21 @@ def _compile(entry: Entry, macros: dict[str, str]) -> None:
     where = f"{entry.source}: entry {entry.id!r}"
     body = "|".join(f"(?:{_expand(p, macros, where)})" for p in entry.patterns)
     if entry.kind == "negate":
+        # the cue, then up to `max_gap` filler pieces (``gap``), then the trigger: the filler is
+        # captured so that the classifier can hold it to `window` characters
         gap = _expand(entry.gap, macros, where) if entry.gap else ""
         tail = f"(?:{gap}){{0,{entry.max_gap}}}" if gap and entry.max_gap > 0 else ""
-        body = f"(?:{body}){tail}\\s?$"
+        body = f"(?P<cue>{body})(?P<fill>{tail})\\s?$"
+    elif entry.kind == "deny":
+        # matched AT the end of a trigger hit (classifier: regex.match(norm, hit.end))
+        body = "|".join(f"(?:{_expand(p, macros, where)})" for p in entry.patterns)
     try:
         entry.regex = re.compile(body)
     except re.error as exc:
         raise LexiconError(f"{where}: pattern does not compile: {exc}") from exc
-    if entry.regex.search("") is not None and entry.kind != "negate":
+    if entry.regex.search("") is not None and entry.kind not in ("negate", "deny"):
         raise LexiconError(f"{where}: a pattern matches the empty string")
-    if entry.kind != "negate":
+    if entry.kind not in ("negate", "deny"):
         entry.anchors = _anchors(entry.regex)
         entry.parts = []
         for p in entry.patterns:

@@ -11,16 +11,17 @@ The category comes from the lexicon if it fired at the final severity, else from
 probable category of that severity. Model-only decisions carry the top n-grams as evidence spans
 (rule id ``model:<category>``).
 
-GATE: the net may raise a severity only when no reviewed false friend, negation or resolution matched
-(classifier._analyse) and the reply mentions a person (net_may_speak).
+GATE: the net may raise a severity only when no reviewed false friend, negation (including the
+structural negation SCOPE, question-then-denial and protected alarms of lexicon.toml) or resolution
+matched (classifier._analyse) and the reply mentions a person (net_may_speak).
 
 Training data: ``training.jsonl`` next to this file, a copy of the tune + heldout + heldout2 + heldout3
-rows of tests/bot/triage_devset.jsonl plus "aug" rows written only for training (near-miss normals,
-English everyday replies, paraphrased alarms). heldout4 is NEVER trained on: it is the blind test. The model is
-trained deterministically at first use (about half a second). The thresholds were chosen by
-cross-validation -- out-of-fold (5-fold) probabilities on the training rows, gated as in classify()
-(see THRESHOLDS) -- never on heldout4. The net is OFF by default (see
-ENABLED_BY_DEFAULT); XIANGBAN_TRIAGE_NET=1 switches it on, =0 off.
++ heldout4 rows of tests/bot/triage_devset.jsonl plus "aug" rows written only for training (near-miss
+normals, English everyday replies, paraphrased alarms). heldout5 is NEVER trained on: it is the blind
+test. The model is trained deterministically at first use (about half a second). The thresholds were
+chosen by cross-validation -- out-of-fold (5-fold) probabilities on the training rows, gated as in
+classify() (see THRESHOLDS) -- never on heldout5. The net is ON by default (lead's decision: urgent
+recall first, see ENABLED_BY_DEFAULT); XIANGBAN_TRIAGE_NET=0 switches it off, =1 on.
 """
 from __future__ import annotations
 
@@ -38,30 +39,37 @@ from .normalize import Normalizer
 TRAINING_PATH = Path(__file__).resolve().with_name("training.jsonl")
 ENV_NET = "XIANGBAN_TRIAGE_NET"
 # devset splits copied into training.jsonl, plus "aug": extra replies written only for training
-# (near-miss normals, English everyday replies, paraphrased alarms). heldout4 is the blind test.
-DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3")
+# (near-miss normals, English everyday replies, paraphrased alarms). heldout5 is the blind test
+# (heldout4 was blind until it was measured once; it is now studied and trained on).
+DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4")
 TRAIN_SPLITS = (*DEVSET_TRAIN_SPLITS, "aug")
-BLIND_SPLITS = ("heldout4",)
+BLIND_SPLITS = ("heldout5",)
 SEVERITY_ORDER = ("urgent", "high", "normal")
 NGRAM_MAX = 3
 ALPHA = 0.1  # additive smoothing (category model)
 EPOCHS = 15  # SGD passes (severity model)
 
-# Chosen by 5-fold cross-validation on the training rows only (never heldout4): out-of-fold net
+# Chosen by 5-fold cross-validation on the training rows only (never the blind split): out-of-fold net
 # probabilities, GATED as in classify(). choose_thresholds(max_urgent=0.03, max_high=0.08) gives
 # {0.5, 0.55}; we took the stricter {0.55, 0.8} because on the "aug" rows -- the only training rows
 # the lexicon was never tuned on, i.e. the closest to unseen text -- the combination then keeps
 # normal->urgent 0.041 and normal->high-or-urgent 0.132 (0.058 / 0.190 at {0.5, 0.55}).
 # Out-of-fold, all 1,130 training rows (lexicon in-sample): urgent 0.983, high caught 0.963,
 # normal->urgent 0.024, normal->high-or-urgent 0.074. aug rows: 0.894 / 0.853 / 0.041 / 0.132.
+# Re-checked after heldout4 joined the training rows and the negation-scope lexicon (1,387 rows):
+# out-of-fold, all rows 0.984 / 0.973 / 0.025 / 0.073; aug rows 0.907 / 0.886 / 0.043 / 0.128;
+# heldout4 rows (net out-of-fold, lexicon in-sample) normal->urgent 0.048, ->high-or-urgent 0.108.
+# {0.5, 0.55} would give aug 0.933 / 0.914 / 0.064 / 0.213: the thresholds stay {0.55, 0.8}.
 THRESHOLDS: dict[str, float] = {"urgent": 0.55, "high": 0.8}
-# OFF. heldout4 (blind batch 6, 227 replies, measured ONCE after everything above was frozen):
+# ON (lead's decision after heldout4: urgent recall comes first). History --
+# heldout4 (blind batch 6, 227 replies, measured ONCE with the previous lexicon, net frozen):
 #   lexicon only:       urgent 0.768, high caught 0.823, normal->urgent 0.012, normal->high|urgent 0.193
 #   lexicon + gated net: urgent 0.927, high caught 0.903, normal->urgent 0.060, normal->high|urgent 0.229
-# The net lifts recall a lot but breaks both false-alarm limits (5% / 15%) on heldout4, so by the
-# rule agreed beforehand it stays off. (The previous, ungated net on heldout3: 0.855 / 0.853 /
-# 0.148 / 0.278.) Opt in with XIANGBAN_TRIAGE_NET=1 (or classify(..., net=True)) for shadow runs.
-ENABLED_BY_DEFAULT = False
+# The net lifted recall a lot but broke both false-alarm limits (5% / 15%) on heldout4, so it was
+# kept off then; the negation scope / denial / resolution rules now silence most of those false
+# alarms (heldout4 is training data since). The honest estimate is heldout5 (see
+# tests/bot/test_triage_model.py). Switch off with XIANGBAN_TRIAGE_NET=0 (or classify(..., net=False)).
+ENABLED_BY_DEFAULT = True
 
 
 def net_enabled() -> bool:
@@ -288,7 +296,7 @@ class SafetyNet:
 
 
 def load_training(path: Path = TRAINING_PATH) -> list[dict]:
-    """The shipped training rows (tune, heldout, heldout2, heldout3 and aug; never heldout4)."""
+    """The shipped training rows (tune, heldout, heldout2, heldout3, heldout4 and aug; never heldout5)."""
     with open(path, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     bad = [r["id"] for r in rows if r.get("split") not in TRAIN_SPLITS or r.get("split") in BLIND_SPLITS]
@@ -371,7 +379,7 @@ def choose_thresholds(rows: Sequence[dict], normalizer: Normalizer, lexicon_sev:
     (optimistic: the lexicon is in-sample). Never pass blind (heldout4) rows here.
     """
     if any(r["split"] in BLIND_SPLITS for r in rows):
-        raise ValueError("heldout4 is the blind test: never choose thresholds on it")
+        raise ValueError("the blind split is the test: never choose thresholds on it")
     proba = out_of_fold(rows, normalizer)
     alone: Callable[[dict], str] = lambda r: "normal"  # noqa: E731
     best: dict[str, float] | None = None

@@ -163,6 +163,41 @@ def test_resolution_does_not_hide_later_or_unresolved_trouble() -> None:
     assert burned.severity == "high"
 
 
+# negation SCOPE (lexicon.toml: negate entries with filler `gap` and `window`, protect, deny)
+@pytest.mark.parametrize("text", [
+    "没有被人欺负", "并没有什么人欺负他", "俺家娃从来不跟人打架", "娃没被他爸打，是摔的",
+    "发烧？没有", "孩子发烧？没有，好着呢", "被打吗？没有", "走丢了吗？没有，一直在奶奶身边",
+    "发烧倒是没有，孩子挺好的", "不是逃学，放假了", "没有受伤", "不是没人管，他外婆天天在家",
+    "孩子没有离家出走，在他姑家住几天", "no, he's not hurt", "Is he hurt? No, just scared",
+])
+def test_negation_scope(text: str) -> None:
+    assert classify(text, net=False).severity == "normal"
+    assert classify(text, net=True).severity == "normal"  # the net's gate follows the lexicon
+
+
+@pytest.mark.parametrize("text", [
+    "没写作业被他爸打了",              # a verb between cue and trigger ends the scope
+    "孩子没吃饭就被他后妈打了一顿",
+    "娃没被打，但是三天没回家了",        # the comma ends the scope; 没回家 is protected
+    "孩子没人管，天天饿肚子",            # protected: the 没 is part of the alarm
+    "没有人照顾孩子", "孩子没气了", "孩子没呼吸了", "不是说着玩，她真的不想活了",
+    "没有发烧，但是从楼上摔下来了，头在流血",
+    "他已经好了，可是昨晚又被他爸打了",  # a trigger AFTER the resolution still counts
+    "No, he is not ok, his dad beat him again",
+])
+def test_negation_scope_keeps_real_alarms(text: str) -> None:
+    assert classify(text, net=False).is_urgent
+
+
+@pytest.mark.parametrize("text", [
+    "孙子昨天发烧，今天已经退了，去上学了", "孙女的户口已经办好了，谢谢你们",
+    "之前说的欺负的事，老师已经处理好了", "换监护人的事我们商量过了，还是奶奶带，不换",
+    "孙女学会骑自行车了，摔了几下，没有受伤", "she was upset but she's fine now",
+])
+def test_resolution_after_the_trigger(text: str) -> None:
+    assert classify(text).severity == "normal"
+
+
 def test_negator_must_be_adjacent() -> None:
     assert sev("没想到孩子发烧了") == "high"
     assert sev("孩子不舒服，发烧了") == "high"
@@ -215,7 +250,7 @@ def test_every_lexicon_entry_example_behaves() -> None:
     problems = self_check(lexicon)
     assert problems == []
     kinds = {e.kind for e in lexicon.entries}
-    assert kinds == {"trigger", "suppress", "negate", "resolve"}
+    assert kinds == {"trigger", "suppress", "negate", "resolve", "protect", "deny"}
     for entry in lexicon.entries:
         assert entry.examples, entry.id
     covered = {e.category for e in lexicon.triggers}
@@ -232,7 +267,8 @@ examples = ["我屋里伢搞掉了"]
 
 
 def test_extra_lexicon_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sev("我屋里伢搞掉了") != "urgent"
+    # the lexicon alone (the learned net, on by default, happens to catch this one: see the model tests)
+    assert classify("我屋里伢搞掉了", net=False).severity != "urgent"
     local = tmp_path / "local.toml"
     local.write_text(LOCAL, encoding="utf-8")
     monkeypatch.setenv("TRIAGE_LEXICON_EXTRA", str(local))
@@ -240,7 +276,7 @@ def test_extra_lexicon_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.category == "missing" and result.evidence[0].rule == "local.wuhan_lost"
     assert self_check(load_lexicon([local])) == []
     monkeypatch.delenv("TRIAGE_LEXICON_EXTRA")
-    assert sev("我屋里伢搞掉了") != "urgent"
+    assert classify("我屋里伢搞掉了", net=False).severity != "urgent"
 
 
 def test_extra_lexicon_can_disable_and_is_validated(tmp_path: Path) -> None:

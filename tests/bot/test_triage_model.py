@@ -22,16 +22,17 @@ DEVSET = load_devset()
 
 
 def test_training_file_holds_no_blind_rows() -> None:
-    """training.jsonl = the devset rows of tune/heldout/heldout2/heldout3 (same order) + "aug" rows
-    written only for training. heldout4 (blind) is never trained on."""
+    """training.jsonl = the devset rows of tune/heldout/heldout2/heldout3/heldout4 (same order) + "aug"
+    rows written only for training. heldout5 (blind) is never trained on."""
     rows = load_training()
     assert {r["split"] for r in rows} == set(TRAIN_SPLITS)
     expected = [r for r in DEVSET if r["split"] in DEVSET_TRAIN_SPLITS]
     assert [r["id"] for r in rows if r["split"] != "aug"] == [r["id"] for r in expected]
     blind = {r["text"] for r in DEVSET if r["split"] in BLIND_SPLITS}
     assert len(blind) >= 200
-    assert not blind & {r["text"] for r in rows}, "heldout4 must never be trained on"
-    assert "heldout4" not in TRAINING_PATH.read_text(encoding="utf-8")
+    assert BLIND_SPLITS == ("heldout5",)
+    assert not blind & {r["text"] for r in rows}, "heldout5 must never be trained on"
+    assert "heldout5" not in TRAINING_PATH.read_text(encoding="utf-8")
     aug = [r for r in rows if r["split"] == "aug"]
     assert len(aug) >= 200 and not {r["text"] for r in aug} & {r["text"] for r in DEVSET}
 
@@ -53,7 +54,7 @@ def test_model_trains_deterministically() -> None:
     assert a.severity_proba(text) == b.severity_proba(text)
 
 
-@pytest.mark.parametrize("split", ["tune", "heldout", "heldout2", "heldout3"])
+@pytest.mark.parametrize("split", ["tune", "heldout", "heldout2", "heldout3", "heldout4"])
 def test_net_never_lowers_lexicon_severity(split: str) -> None:
     for r in DEVSET:
         if r["split"] != split:
@@ -68,13 +69,26 @@ def test_net_never_lowers_lexicon_severity(split: str) -> None:
             assert all(r["text"][e.start:e.end] == e.text for e in on.evidence)
 
 
-def test_net_off_by_default_and_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_net_on_by_default_and_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XIANGBAN_TRIAGE_NET", raising=False)
-    assert net_enabled() is False  # kept off: heldout4 (blind) false alarms over the limits
-    monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "1")
-    assert net_enabled() is True
+    assert net_enabled() is True  # lead's decision after heldout4: urgent recall first
     monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "0")
     assert net_enabled() is False
+    assert classify("我屋里伢搞掉了").severity == "normal"  # the lexicon alone misses this dialect
+    monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "1")
+    assert net_enabled() is True
+    monkeypatch.delenv("XIANGBAN_TRIAGE_NET")
+    assert classify("我屋里伢搞掉了").severity == "urgent"  # ... which the net, on by default, catches
+
+
+def test_gate_follows_the_negation_scope() -> None:
+    """Negation scope, question-then-denial and resolution silence the net too (it cannot see them);
+    protected alarms (没人管, 没回家...) keep it free to speak."""
+    for text in ["娃没有被人欺负，就是闹别扭", "孩子发烧？没有，好着呢", "户口已经办好了，谢谢",
+                 "俺家娃从来不跟人打架", "No, he's not hurt"]:
+        assert classify(text).severity == "normal", text
+    assert classify("娃没人管，天天在外面晃").is_urgent
+    assert classify("孩子昨天没回家").is_urgent
 
 
 def test_net_is_fast_enough() -> None:
@@ -101,33 +115,46 @@ def test_heldout3_figures_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     rows train the net. Before (blind): off 0.548 / 0.588 / 0.019 / 0.093, ungated net on
     0.855 / 0.853 / 0.148 / 0.278. Now (in-sample, for regressions only):"""
     figures = _figures(monkeypatch, "heldout3")
-    assert figures["0"] == {"urgent_recall": 0.952, "high_caught": 0.588,
+    assert figures["0"] == {"urgent_recall": 0.968, "high_caught": 0.588,
                             "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
     assert figures["1"] == {"urgent_recall": 0.984, "high_caught": 0.941,
                             "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
 
 
-# heldout4: blind batch 6 (227 replies), written before heldout3 was studied, never tuned or trained
-# on, measured ONCE at the end. Recorded exactly so that any change shows up; the net stays OFF
-# because with it both false-alarm limits fail.
-HELDOUT4_OFF = {"urgent_recall": 0.768, "high_caught": 0.823,
-                "normal_as_urgent": 0.012, "normal_as_high_or_urgent": 0.193}
-HELDOUT4_ON = {"urgent_recall": 0.927, "high_caught": 0.903,
-               "normal_as_urgent": 0.06, "normal_as_high_or_urgent": 0.229}
+# heldout4: blind batch 6 (227 replies), written before heldout3 was studied. Measured ONCE blind
+# (previous lexicon, net trained without it):
+#   lexicon only 0.768 / 0.823 / 0.012 / 0.193;  with the gated net 0.927 / 0.903 / 0.060 / 0.229
+# (urgent recall / high caught / normal->urgent / normal->high-or-urgent). Since then its misses were
+# studied (negation scope, denial, resolution, concept families) and it trains the net: IN-SAMPLE.
+HELDOUT4_BLIND_OFF = {"urgent_recall": 0.768, "high_caught": 0.823,
+                      "normal_as_urgent": 0.012, "normal_as_high_or_urgent": 0.193}
+HELDOUT4_BLIND_ON = {"urgent_recall": 0.927, "high_caught": 0.903,
+                     "normal_as_urgent": 0.06, "normal_as_high_or_urgent": 0.229}
+HELDOUT4_NOW = {"urgent_recall": 1.0, "high_caught": 0.984,
+                "normal_as_urgent": 0.0, "normal_as_high_or_urgent": 0.048}
 
 
-def test_heldout4_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_heldout4_figures_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-sample now (regressions only): the same with the net off and on."""
     figures = _figures(monkeypatch, "heldout4")
+    assert figures["0"] == HELDOUT4_NOW
+    assert figures["1"] == HELDOUT4_NOW
+
+
+# heldout5: blind batch 7 (235 replies), written BEFORE heldout4 was studied and before the negation
+# scope work, never tuned on, never trained on, measured ONCE at the end: THE honest estimate.
+HELDOUT5_OFF: dict[str, float] = {}  # filled in from the one measurement
+HELDOUT5_ON: dict[str, float] = {}
+
+
+def test_heldout5_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    figures = _figures(monkeypatch, "heldout5")
     with capsys.disabled():
-        print("\nheldout4 net off:", json.dumps(figures["0"]), "\nheldout4 net on: ", json.dumps(figures["1"]))
-    assert figures["0"] == HELDOUT4_OFF
-    assert figures["1"] == HELDOUT4_ON
+        print("\nheldout5 net off:", json.dumps(figures["0"]), "\nheldout5 net on: ", json.dumps(figures["1"]))
+    assert figures["0"] == HELDOUT5_OFF
+    assert figures["1"] == HELDOUT5_ON
 
 
-@pytest.mark.xfail(reason="KNOWN GAP, blind heldout4 measured once: lexicon only urgent recall 0.768, "
-                   "high caught 0.823, normal->urgent 0.012, normal->high-or-urgent 0.193 (over the 15% "
-                   "limit: unhandled negations/resolutions); with the gated net 0.927 / 0.903 / 0.060 / "
-                   "0.229. Below the 0.97 / 0.90 / 0.05 / 0.15 targets either way.", strict=True)
-def test_heldout4_meets_targets() -> None:
-    report = evaluate([r for r in DEVSET if r["split"] == "heldout4"])
+def test_heldout5_meets_targets() -> None:
+    report = evaluate([r for r in DEVSET if r["split"] == "heldout5"])
     assert all(report.passed().values()), report.figures()
