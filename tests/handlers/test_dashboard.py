@@ -16,7 +16,7 @@ from bot.flags import raise_flag
 from models import AuditEvent, Caseworker, Child, Flag, FlagEvent, Message
 from tests.builders import contact as make_contact
 from tests.handlers.dashboard_helpers import (MP3, PASSWORDS, PROBES, RECORDING_URL, RecordingSender, World,
-                                              build_world, csrf_token, fast_password_hashing, leave_voicemail, login,
+                                              csrf_token, leave_voicemail, login,
                                               send_alarm)
 
 # Values for every URL parameter a dashboard route may take; a new parameter must be added here,
@@ -26,13 +26,8 @@ PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.logout", "dashboard.set_langua
 
 
 @pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
-
-
-@pytest.fixture
-def world(session: Session) -> World:
-    return build_world(session, utcnow())
+def _fast_hashing(fast_hashing: None) -> None:
+    """Every test here logs in: hash passwords cheaply."""
 
 
 @pytest.fixture

@@ -11,20 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.clock import utcnow
 from models import Arrangement, AuditEvent, Child
 from tests.bot.reports_helpers import generate
-from tests.handlers.dashboard_helpers import World, build_world, csrf_token, fast_password_hashing, login
+from tests.handlers.dashboard_helpers import World, csrf_token, login
 
 
 @pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
-
-
-@pytest.fixture
-def world(session: Session) -> World:
-    return build_world(session, utcnow())
+def _fast_hashing(fast_hashing: None) -> None:
+    """Every test here logs in: hash passwords cheaply."""
 
 
 def test_pages_need_a_login(client: FlaskClient, world: World) -> None:
