@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 PRISM_PACKAGE = ROOT / "tools" / "prism"
-SPEC_DIR = Path(os.environ.get("TWILIO_OAI_DIR", ROOT.parent / "shared" / "twilio-oai"))
+SPEC_DIR = Path(os.environ.get("TWILIO_OAI_DIR", ROOT / "tests" / "data" / "twilio-oai"))
 API_SPEC = "twilio_api_v2010.json"  # api.twilio.com: Messages and Calls, all our sender uses
 START_SECONDS = 90
 
