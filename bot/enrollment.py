@@ -101,5 +101,5 @@ def flag_unattended(session: Session, *, child: Child, now: datetime) -> None:
     """A child with nobody caring for them is an urgent case for the caseworker (无人监护)."""
     from bot.flags import raise_flag
 
-    raise_flag(session, category="unattended", now=now, child=child, severity="urgent",
-               summary="roster: 无人监护", report_minutes=60)
+    raise_flag(session, category="unattended", now=now, child=child, severity="urgent", report_minutes=60,
+               detail={"source": "roster"})
