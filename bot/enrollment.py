@@ -90,9 +90,12 @@ def start_arrangement(session: Session, *, child: Child, now: datetime, parent: 
 def enroll_child(session: Session, *, child: Child, now: datetime, first_checkin_at: datetime) -> None:
     """Enroll a new child: welcome everyone once, propose the arrangement, plan the rhythm."""
     child.enrolled_at = now
-    plan_reminders(session, enrollment_rows(child_id=child.id, links=[(l.contact_id, l.role) for l in child.links],
-                                            now=now, first_checkin_at=first_checkin_at))
+    rows = enrollment_rows(child_id=child.id, links=[(l.contact_id, l.role) for l in child.links], now=now,
+                           first_checkin_at=first_checkin_at)
+    # Planned in the order people should hear them: welcome, the confirmation, then the rhythm.
+    plan_reminders(session, [row for row in rows if row["kind"] == "welcome"])
     start_arrangement(session, child=child, now=now)
+    plan_reminders(session, [row for row in rows if row["kind"] != "welcome"])
     if child.guardianship_type == "unattended":
         flag_unattended(session, child=child, now=now)
 

@@ -243,3 +243,17 @@ def test_claims_of_a_worker_that_died_mid_batch_are_released(app: Flask, session
     assert "sms.welcome" not in [m.kind for m in outbound(session, family.guardian.phone)]
     tick(app, START + timedelta(minutes=11))
     assert [m.kind for m in outbound(session, family.guardian.phone)].count("sms.welcome") == 1
+
+
+def test_welcome_then_confirmation_then_check_in_even_when_the_rhythm_starts_at_once(app: Flask,
+                                                                                     session: Session) -> None:
+    from bot.enrollment import enroll_child
+
+    family = household(session, now=START)
+    enroll_child(session, child=family.child, now=START, first_checkin_at=START)
+    session.commit()
+    tick(app, START)
+    assert [m.kind for m in outbound(session, family.guardian.phone)] == ["sms.welcome", "sms.confirm_guardian"]
+    post_signed(app.test_client(), "/twilio/sms", sms_form(family.guardian.phone, "1"))
+    tick(app, START + timedelta(minutes=1))
+    assert [m.kind for m in outbound(session, family.guardian.phone)][-1] == "sms.checkin_ask"
