@@ -5,7 +5,7 @@ import logging
 
 from flask import Blueprint, Response, current_app
 from flask import request as flask_request
-from sqlalchemy.exc import OperationalError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.clock import utcnow
@@ -62,7 +62,7 @@ def _alert_now(session, now) -> None:  # type: ignore[no-untyped-def]
     """Tell the caseworker about an urgent case at once; if sending fails the worker retries within a minute."""
     try:
         alert_urgent_now(session, current_app.extensions["xiangban_sender"], now=now, config=current_app.config)
-    except (OperationalError, DBAPIError):
+    except DBAPIError:  # the database is down: 503, Twilio retries
         raise
     except Exception:
         session.rollback()
