@@ -169,7 +169,12 @@ def _send_one(session: Session, sender: Sender, message: Message, contact: Conta
         else:
             message.status = "failed"
             report.failed += 1
-            if contact is not None:
+            if contact is not None and error.retryable:  # retried to the limit: tell the caseworker
+                for child in [link.child for link in contact.links] or [None]:
+                    raise_flag(session, category="undeliverable", now=now, child=child, contact=contact,
+                               message=message, summary=f"{error.code or ''}",
+                               report_minutes=config["URGENT_REPORT_MINUTES"])
+            elif contact is not None:
                 _apply_provider_verdict(session, contact, message, error, now, raise_flag, config)
         session.commit()
         log.warning("send to %s failed: %s %s", mask_phone(message.to_number), error.code, error)

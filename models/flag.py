@@ -20,6 +20,7 @@ CATEGORY_SEVERITY: dict[str, str] = {
     "opted_out": "high",
     "invalid_number": "high",
     "voicemail": "high",
+    "undeliverable": "high",  # a text failed on every retry: the family may be unreachable
 }
 FLAG_STATUSES = ("open", "acknowledged", "reported", "resolved")
 ACTIVE_FLAG_STATUSES = ("open", "acknowledged", "reported")

@@ -314,7 +314,8 @@ CATEGORIES_ZH = {
     "distress": ("情绪困扰", "Distress"), "bullying": ("受欺凌", "Bullying"), "help": ("求助", "Call for help"),
     "hukou": ("户口问题", "Household registration"), "guardianship_change": ("监护人变更", "Guardian change"),
     "no_response": ("联系不上", "No response"), "opted_out": ("已退订", "Opted out"),
-    "invalid_number": ("号码无效", "Invalid number"), "voicemail": ("语音留言", "Voicemail"), "other": ("其他", "Other"),
+    "invalid_number": ("号码无效", "Invalid number"), "voicemail": ("语音留言", "Voicemail"),
+    "undeliverable": ("短信无法送达", "Undeliverable"), "other": ("其他", "Other"),
 }
 for _category in CATEGORY_SEVERITY:
     T[f"ui.category.{_category}"] = CATEGORIES_ZH.get(_category, (_category, _category))

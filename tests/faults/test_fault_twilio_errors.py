@@ -82,6 +82,8 @@ def test_retries_stop_after_max_attempts(app: Flask, session: Session, now: date
         session.refresh(message)
         at = message.next_attempt_at or at
     assert message.status == "failed" and len(responses.calls) == MAX_ATTEMPTS
+    flags = session.scalars(select(Flag).where(Flag.category == "undeliverable")).all()
+    assert len(flags) == 1 and flags[0].severity == "high"  # the caseworker is told
 
 
 @responses.activate
