@@ -115,6 +115,19 @@ def ngrams(norm: str, n_max: int = NGRAM_MAX) -> list[tuple[str, int]]:
     return list(seen.items())
 
 
+def sum3(start: Sequence[float], get: Callable[[str], tuple[float, ...] | None],
+         grams: Iterable[str]) -> tuple[float, float, float]:
+    """Add up three-class weights of the n-grams found in a table (unrolled: the classifier's hot loop)."""
+    a, b, c = start
+    for g in grams:
+        t = get(g)
+        if t is not None:
+            a += t[0]
+            b += t[1]
+            c += t[2]
+    return a, b, c
+
+
 class NaiveBayes:
     """Multinomial NB over binarised character n-grams (each distinct n-gram counts once)."""
 
@@ -154,14 +167,7 @@ class NaiveBayes:
         get = self.loglik.get
         k = len(s)
         if k == 3:  # the hot path (severity model): unrolled
-            a, b, c = s
-            for g in grams:
-                t = get(g)
-                if t is not None:
-                    a += t[0]
-                    b += t[1]
-                    c += t[2]
-            return [a, b, c]
+            return list(sum3(s, get, grams))
         for g in grams:
             t = get(g)
             if t is not None:
@@ -234,14 +240,7 @@ class LogReg:
 
     def proba(self, grams: Iterable[str]) -> dict[str, float]:
         """Posterior probability per severity."""
-        a, b, c = self.bias
-        get = self.weights.get
-        for g in grams:
-            t = get(g)
-            if t is not None:
-                a += t[0]
-                b += t[1]
-                c += t[2]
+        a, b, c = sum3(self.bias, self.weights.get, grams)
         top = max(a, b, c)
         ea, eb, ec = math.exp(a - top), math.exp(b - top), math.exp(c - top)
         z = ea + eb + ec
