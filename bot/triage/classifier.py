@@ -140,7 +140,7 @@ def _analyse(text: str, lex: Lexicon) -> tuple[list[_Hit], list[int], str, bool]
     if not norm:
         return [], offsets, norm, False
     # only the patterns whose anchor characters occur in the text are run (see Lexicon.index)
-    parts = lex.candidate_parts(set(norm))
+    parts = lex.candidate_parts(set(norm), norm)
     hits: list[_Hit] = []
     spans: dict[str, list[tuple[int, int]]] = {}  # suppress / resolve entry id -> match spans
     for entry, regex in parts:
@@ -239,12 +239,15 @@ def _lexicon_triage(text: str, hits: list[_Hit], offsets: list[int]) -> Triage:
     return Triage(CATEGORY_SEVERITY[category], category, _to_evidence(text, offsets, hits))
 
 
-def _with_net(text: str, lexicon_result: Triage, norm: str, offsets: list[int], lex: Lexicon) -> Triage:
-    """Raise the lexicon's severity when the learned safety net (model.py) is confident; never lower."""
+def _with_net(text: str, lexicon_result: Triage, norm: str, offsets: list[int], lex: Lexicon,
+              reviewed: bool) -> Triage:
+    """Raise the lexicon's severity when the learned safety net (model.py) is confident; never lower.
+
+    ``reviewed``: a false friend, negation or resolution matched, so the net must be surer."""
     if lexicon_result.severity == "urgent" or not norm:
         return lexicon_result
     net = default_net(lex.normalizer)
-    proposed = net.predict(norm).severity
+    proposed = net.predict(norm, reviewed).severity
     if SEVERITY_RANK[proposed] <= SEVERITY_RANK[lexicon_result.severity]:
         return lexicon_result
     category, grams = net.category(norm, proposed)
@@ -267,8 +270,8 @@ def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = 
     lex = lexicon or default_lexicon()
     hits, offsets, norm, cancelled = _analyse(text, lex)
     result = _lexicon_triage(text, hits, offsets)
-    if (net_enabled() if net is None else net) and not cancelled and net_may_speak(norm):
-        result = _with_net(text, result, norm, offsets, lex)
+    if (net_enabled() if net is None else net) and net_may_speak(norm):
+        result = _with_net(text, result, norm, offsets, lex, cancelled)
     return result
 
 

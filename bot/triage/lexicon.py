@@ -123,6 +123,9 @@ class Lexicon:
     parts: list[tuple[Entry, re.Pattern[str]]] = field(init=False)
     index: dict[str, tuple[int, ...]] = field(init=False)
     always: frozenset[int] = field(init=False)
+    # part index -> substrings (2+ characters) one of which every match contains: a second, finer
+    # pre-test (``"ran away" in text``) before the regex runs
+    literals: dict[int, tuple[str, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.normalizer = Normalizer(self.normalize_map)
@@ -134,6 +137,7 @@ class Lexicon:
         self.protectors = [e for e in self.entries if e.kind == "protect"]
         self.deniers = [e for e in self.entries if e.kind == "deny"]
         self.parts = []
+        self.literals = {}
         index: dict[str, list[int]] = {}
         always: set[int] = set()
         for entry in self.entries:
@@ -142,6 +146,9 @@ class Lexicon:
             for regex, anchors in entry.parts:
                 i = len(self.parts)
                 self.parts.append((entry, regex))
+                literals = _literals(regex)
+                if literals is not None and min(len(x) for x in literals) >= 2:
+                    self.literals[i] = tuple(sorted(literals))
                 if anchors is None:
                     always.add(i)
                 else:
@@ -150,22 +157,55 @@ class Lexicon:
         self.index = {ch: tuple(v) for ch, v in index.items()}
         self.always = frozenset(always)
 
-    def candidate_parts(self, chars: set[str]) -> list[tuple[Entry, re.Pattern[str]]]:
-        """The (entry, pattern) pairs that may match a text made of ``chars``, in lexicon order."""
+    def candidate_parts(self, chars: set[str], text: str | None = None) -> list[tuple[Entry, re.Pattern[str]]]:
+        """The (entry, pattern) pairs that may match a text made of ``chars`` (and, when given,
+        containing one of each pattern's required substrings), in lexicon order."""
         index = self.index
         found = set(self.always)
         found.update(*[index[ch] for ch in chars if ch in index])
         parts = self.parts
-        return [parts[i] for i in sorted(found)]
+        if text is None:
+            return [parts[i] for i in sorted(found)]
+        literals = self.literals
+        out = []
+        for i in sorted(found):
+            need = literals.get(i)
+            if need is None or any(x in text for x in need):
+                out.append(parts[i])
+        return out
+
+
+# How often a character occurs in replies, roughly: an anchor set made of common characters (了,
+# 是, 他, e, t...) would make its pattern run on nearly every reply, so the rarest set is chosen.
+_COMMON_CJK = frozenset("的了是不我他她在有人这个么一们你就也都没说来去到好天家孩子上学要会吗呢吧啊能还很多小大里"
+                        "吃看时候回给那想过得着妈爸奶爷现已经又后今年事点知道生把被让跟和")
+_COMMON_LATIN = frozenset("etaoinshr")
+_MID_LATIN = frozenset("dlucmwfgypb")
+
+
+def _char_weight(ch: str) -> int:
+    """A rough cost of anchoring on ``ch``: how many replies contain it."""
+    if ch in _COMMON_CJK or ch in ",.!?; ":
+        return 20
+    if ch in _COMMON_LATIN:
+        return 15
+    if ch in _MID_LATIN or ch.isdigit():
+        return 6
+    return 1
 
 
 def _required_chars(items: object) -> frozenset[str] | None:
-    """A set of characters one of which every match of the parsed sequence contains, or None."""
+    """A set of characters one of which every match of the parsed sequence contains, or None
+    (of several such sets, the one of the rarest characters)."""
     best: frozenset[str] | None = None
+    best_cost = 0
     for op, av in items:  # type: ignore[attr-defined]
         req = _required_node(op, av)
-        if req is not None and (best is None or len(req) < len(best)):
-            best = req
+        if req is None:
+            continue
+        cost = sum(_char_weight(ch) for ch in req)
+        if best is None or cost < best_cost:
+            best, best_cost = req, cost
     return best
 
 
@@ -200,6 +240,57 @@ def _required_node(op: object, av: object) -> frozenset[str] | None:
                 return None
         return frozenset(chars)
     return None
+
+
+def _literals_of(items: object) -> frozenset[str] | None:
+    """Substrings one of which every match of the parsed sequence contains (the set whose shortest
+    member is longest), or None. Runs of literal characters count as one substring."""
+    c = _sre_c
+    best: frozenset[str] | None = None
+    best_key = (0, 0)
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best, best_key
+        if not found:
+            return
+        key = (min(len(x) for x in found), -len(found))
+        if best is None or key > best_key:
+            best, best_key = found, key
+
+    run: list[str] = []
+    for op, av in items:  # type: ignore[attr-defined]
+        if op is c.LITERAL:
+            run.append(chr(av))  # type: ignore[arg-type]
+            continue
+        if run:
+            consider(frozenset(["".join(run)]))
+            run = []
+        if op is c.SUBPATTERN:
+            consider(_literals_of(av[-1]))  # type: ignore[index]
+        elif op is c.BRANCH:
+            union: set[str] = set()
+            for branch in av[1]:  # type: ignore[index]
+                found = _literals_of(branch)
+                if found is None:
+                    union = set()
+                    break
+                union |= found
+            consider(frozenset(union) if union else None)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            lo, _hi, body = av  # type: ignore[misc]
+            if lo >= 1:
+                consider(_literals_of(body))
+    if run:
+        consider(frozenset(["".join(run)]))
+    return best
+
+
+def _literals(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Required substrings of a compiled regex (see _literals_of), or None."""
+    try:
+        return _literals_of(_sre_p.parse(regex.pattern, regex.flags))
+    except Exception:  # pragma: no cover - parser internals differ: just never skip
+        return None
 
 
 def _anchors(regex: re.Pattern[str]) -> frozenset[str] | None:

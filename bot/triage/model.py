@@ -25,9 +25,11 @@ recall first, see ENABLED_BY_DEFAULT); XIANGBAN_TRIAGE_NET=0 switches it off, =1
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,13 +43,19 @@ ENV_NET = "XIANGBAN_TRIAGE_NET"
 # devset splits copied into training.jsonl, plus "aug": extra replies written only for training
 # (near-miss normals, English everyday replies, paraphrased alarms). heldout5 is the blind test
 # (heldout4 was blind until it was measured once; it is now studied and trained on).
-DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4")
+DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 TRAIN_SPLITS = (*DEVSET_TRAIN_SPLITS, "aug")
-BLIND_SPLITS = ("heldout5",)
+BLIND_SPLITS = ("heldout7",)
 SEVERITY_ORDER = ("urgent", "high", "normal")
 NGRAM_MAX = 3
 ALPHA = 0.1  # additive smoothing (category model)
-EPOCHS = 15  # SGD passes (severity model)
+EPOCHS = 10  # SGD passes (severity model)
+RATE = 1.0  # first SGD step (divided by 1 + epoch)
+L2 = 1e-5
+# added to the squared length of a reply's vector: a SHORT reply (few known n-grams) is scaled
+# down toward the prior instead of up to unit length, so two or three n-grams ("我不想...了") cannot
+# make the net sure of itself
+SHRINK = 0.0
 
 # Chosen by 5-fold cross-validation on the training rows only (never the blind split): out-of-fold net
 # probabilities, GATED as in classify(). choose_thresholds(max_urgent=0.03, max_high=0.08) gives
@@ -61,6 +69,9 @@ EPOCHS = 15  # SGD passes (severity model)
 # heldout4 rows (net out-of-fold, lexicon in-sample) normal->urgent 0.048, ->high-or-urgent 0.108.
 # {0.5, 0.55} would give aug 0.933 / 0.914 / 0.064 / 0.213: the thresholds stay {0.55, 0.8}.
 THRESHOLDS: dict[str, float] = {"urgent": 0.55, "high": 0.8}
+# When a reviewed false friend, negation or resolution matched somewhere in the reply, the net (which
+# cannot see negation) needs to be much surer before it overrules the rules: these thresholds apply.
+THRESHOLDS_REVIEWED: dict[str, float] = {"urgent": 0.9, "high": 0.95}
 # ON (lead's decision after heldout4: urgent recall comes first). History --
 # heldout4 (blind batch 6, 227 replies, measured ONCE with the previous lexicon, net frozen):
 #   lexicon only:       urgent 0.768, high caught 0.823, normal->urgent 0.012, normal->high|urgent 0.193
@@ -113,6 +124,15 @@ def ngrams(norm: str, n_max: int = NGRAM_MAX) -> list[tuple[str, int]]:
             if g not in seen:
                 seen[g] = i
     return list(seen.items())
+
+
+def gram_set(norm: str, n_max: int = NGRAM_MAX) -> set[str]:
+    """Distinct character 1..n_max grams of normalised text (no offsets: the prediction hot path)."""
+    length = len(norm)
+    grams = set(norm)
+    for n in range(2, n_max + 1):
+        grams.update([norm[i:i + n] for i in range(length - n + 1)])
+    return grams
 
 
 def sum3(start: Sequence[float], get: Callable[[str], tuple[float, ...] | None],
@@ -201,50 +221,98 @@ class NaiveBayes:
 
 
 class LogReg:
-    """3-class (softmax) logistic regression over binarised character n-grams, trained by plain
-    SGD in a fixed order (deterministic), decaying step, light L2. Weights precomputed in a dict."""
+    """3-class (softmax) logistic regression over character n-grams weighted by IDF and scaled to
+    unit length (TF-IDF with binary term frequency), trained by plain SGD in a fixed shuffled order
+    (deterministic), decaying step, light L2. Weights are stored premultiplied by the IDF.
+
+    TF-IDF matters: on the training writers' rows (5-fold, net alone) urgent recall at 5%
+    normal->urgent went from about 0.87 (binary n-grams) to about 0.90."""
 
     def __init__(self, docs: Sequence[Sequence[str]], labels: Sequence[str], epochs: int = EPOCHS,
-                 rate: float = 0.5, l2: float = 1e-4) -> None:
+                 rate: float = RATE, l2: float = L2, shrink: float = SHRINK) -> None:
         self.classes: tuple[str, ...] = SEVERITY_ORDER
+        self.shrink = shrink
         index = {c: i for i, c in enumerate(self.classes)}
+        sets = [sorted(set(d)) for d in docs]
+        df: dict[str, int] = {}
+        for grams in sets:
+            for g in grams:
+                df[g] = df.get(g, 0) + 1
+        n = len(sets)
+        idf = {g: math.log((1 + n) / (1 + c)) + 1 for g, c in df.items()}
+        data = []
+        for grams, label in zip(sets, labels):
+            values = [idf[g] for g in grams]
+            norm = math.sqrt(sum(v * v for v in values) + shrink) or 1.0
+            data.append((grams, [v / norm for v in values], index[label]))
         weights: dict[str, list[float]] = {}
         bias = [0.0, 0.0, 0.0]
-        data = [(list(d), index[y]) for d, y in zip(docs, labels)]
+        order = list(range(len(data)))
+        rng = random.Random(0)
         for epoch in range(epochs):
+            rng.shuffle(order)
             step = rate / (1 + epoch)
-            for grams, y in data:
-                s = list(bias)
-                for g in grams:
+            keep = 1 - step * l2
+            for k in order:
+                grams, values, y = data[k]
+                s0, s1, s2 = bias
+                for g, v in zip(grams, values):
                     w = weights.get(g)
                     if w is not None:
-                        s[0] += w[0]
-                        s[1] += w[1]
-                        s[2] += w[2]
-                top = max(s)
-                ex = [math.exp(v - top) for v in s]
-                z = sum(ex)
-                grad = [ex[i] / z - (i == y) for i in range(3)]
-                for i in range(3):
-                    bias[i] -= step * grad[i]
-                scaled = step / math.sqrt(len(grams) or 1)
-                decay = step * l2
-                for g in grams:
+                        s0 += w[0] * v
+                        s1 += w[1] * v
+                        s2 += w[2] * v
+                top = max(s0, s1, s2)
+                e0, e1, e2 = math.exp(s0 - top), math.exp(s1 - top), math.exp(s2 - top)
+                z = e0 + e1 + e2
+                g0, g1, g2 = e0 / z - (y == 0), e1 / z - (y == 1), e2 / z - (y == 2)
+                bias[0] -= step * g0
+                bias[1] -= step * g1
+                bias[2] -= step * g2
+                for g, v in zip(grams, values):
                     w = weights.get(g)
                     if w is None:
                         w = weights[g] = [0.0, 0.0, 0.0]
-                    for i in range(3):
-                        w[i] -= scaled * grad[i] + decay * w[i]
+                    w[0] = w[0] * keep - step * g0 * v
+                    w[1] = w[1] * keep - step * g1 * v
+                    w[2] = w[2] * keep - step * g2 * v
         self.bias = tuple(bias)
-        self.weights: dict[str, tuple[float, ...]] = {g: tuple(w) for g, w in sorted(weights.items())}
+        # gram -> (idf, idf*w_urgent, idf*w_high, idf*w_normal): one lookup per gram at prediction
+        self.table: dict[str, tuple[float, float, float, float]] = {
+            g: (idf[g], idf[g] * w[0], idf[g] * w[1], idf[g] * w[2]) for g, w in sorted(weights.items())
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "LogReg":
+        """Rebuild a trained model from ``state()`` (the on-disk cache)."""
+        model = cls.__new__(cls)
+        model.classes = SEVERITY_ORDER
+        model.bias = tuple(state["bias"])
+        model.shrink = float(state["shrink"])
+        model.table = {g: tuple(v) for g, v in state["table"].items()}
+        return model
+
+    def state(self) -> dict:
+        """The trained parameters as plain JSON-able data."""
+        return {"bias": list(self.bias), "shrink": self.shrink, "table": {g: list(v) for g, v in self.table.items()}}
 
     def proba(self, grams: Iterable[str]) -> dict[str, float]:
-        """Posterior probability per severity."""
-        a, b, c = sum3(self.bias, self.weights.get, grams)
-        top = max(a, b, c)
-        ea, eb, ec = math.exp(a - top), math.exp(b - top), math.exp(c - top)
-        z = ea + eb + ec
-        return {"urgent": ea / z, "high": eb / z, "normal": ec / z}
+        """Posterior probability per severity (n-grams never seen in training are ignored)."""
+        a = b = c = sq = 0.0
+        get = self.table.get
+        for g in grams:
+            t = get(g)
+            if t is not None:
+                sq += t[0] * t[0]
+                a += t[1]
+                b += t[2]
+                c += t[3]
+        scale = 1.0 / math.sqrt(sq + self.shrink) if sq + self.shrink else 0.0
+        x, y, z = self.bias[0] + a * scale, self.bias[1] + b * scale, self.bias[2] + c * scale
+        top = max(x, y, z)
+        ex, ey, ez = math.exp(x - top), math.exp(y - top), math.exp(z - top)
+        total = ex + ey + ez
+        return {"urgent": ex / total, "high": ey / total, "normal": ez / total}
 
 
 @dataclass(frozen=True)
@@ -260,29 +328,34 @@ class SafetyNet:
     (Naive Bayes, 14 classes, used only when the net fires)."""
 
     def __init__(self, rows: Sequence[dict], normalizer: Normalizer,
-                 thresholds: dict[str, float] | None = None) -> None:
+                 thresholds: dict[str, float] | None = None,
+                 thresholds_reviewed: dict[str, float] | None = None,
+                 severity_model: LogReg | None = None) -> None:
         self.normalizer = normalizer
         self.thresholds = dict(thresholds or THRESHOLDS)
+        self.thresholds_reviewed = dict(thresholds_reviewed or THRESHOLDS_REVIEWED)
         docs = [[g for g, _ in ngrams(normalizer.normalize(r["text"])[0])] for r in rows]
-        self.severity_model = LogReg(docs, [r["severity"] for r in rows])
+        self.severity_model = severity_model or LogReg(docs, [r["severity"] for r in rows])
         self.category_model = NaiveBayes(docs, [r["category"] for r in rows])
 
     def severity_proba(self, norm: str) -> dict[str, float]:
         """P(urgent), P(high), P(normal) for normalised text."""
-        return self.severity_model.proba([g for g, _ in ngrams(norm)])
+        return self.severity_model.proba(gram_set(norm))
 
-    def decide(self, proba: dict[str, float]) -> str:
-        """The severity the net proposes for these probabilities."""
-        if proba.get("urgent", 0.0) > self.thresholds["urgent"]:
+    def decide(self, proba: dict[str, float], reviewed: bool = False) -> str:
+        """The severity the net proposes for these probabilities (``reviewed``: a false friend,
+        negation or resolution of the lexicon matched, so the stricter thresholds apply)."""
+        limits = self.thresholds_reviewed if reviewed else self.thresholds
+        if proba.get("urgent", 0.0) > limits["urgent"]:
             return "urgent"
-        if proba.get("urgent", 0.0) + proba.get("high", 0.0) > self.thresholds["high"]:
+        if proba.get("urgent", 0.0) + proba.get("high", 0.0) > limits["high"]:
             return "high"
         return "normal"
 
-    def predict(self, norm: str) -> NetResult:
+    def predict(self, norm: str, reviewed: bool = False) -> NetResult:
         """The net's proposal for normalised text."""
         proba = self.severity_proba(norm) if norm else {"urgent": 0.0, "high": 0.0, "normal": 1.0}
-        return NetResult(self.decide(proba), proba)
+        return NetResult(self.decide(proba, reviewed), proba)
 
     def category(self, norm: str, severity: str) -> tuple[str, list[tuple[str, int]]]:
         """The most probable category of ``severity`` and the n-grams (normalised offsets) behind it."""
@@ -305,13 +378,55 @@ def load_training(path: Path = TRAINING_PATH) -> list[dict]:
 
 
 _nets: dict[int, SafetyNet] = {}
+ENV_CACHE = "XIANGBAN_CACHE_DIR"
+CACHE_FORMAT = 2  # bump when LogReg's features, training or state() change
+
+
+def cache_dir() -> Path:
+    """Where the trained severity model is cached: $XIANGBAN_CACHE_DIR, else the user's cache."""
+    explicit = os.environ.get(ENV_CACHE)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xiangban"
+
+
+def _cache_path(normalizer: Normalizer) -> Path:
+    digest = hashlib.sha256()
+    digest.update(f"{CACHE_FORMAT}|{EPOCHS}|{RATE}|{L2}|{SHRINK}|{NGRAM_MAX}|".encode())
+    digest.update(normalizer.signature().encode("utf-8"))
+    digest.update(TRAINING_PATH.read_bytes())
+    return cache_dir() / f"triage-net-{digest.hexdigest()[:24]}.json"
+
+
+def _cached_severity_model(normalizer: Normalizer, rows: Sequence[dict]) -> LogReg:
+    """The severity model trained on ``rows`` (the shipped training file), from the on-disk cache
+    when the same training file, normaliser and trainer produced it before (training takes a few
+    seconds; loading a fraction of one). The cache is plain JSON, written atomically; a missing,
+    unreadable or unwritable cache only means training again."""
+    try:
+        path = _cache_path(normalizer)
+        return LogReg.from_state(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    docs = [[g for g, _ in ngrams(normalizer.normalize(r["text"])[0])] for r in rows]
+    model = LogReg(docs, [r["severity"] for r in rows])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(model.state()), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return model
 
 
 def default_net(normalizer: Normalizer) -> SafetyNet:
     """The net trained on training.jsonl, built once per normaliser (i.e. per compiled lexicon)."""
     net = _nets.get(id(normalizer))
     if net is None or net.normalizer is not normalizer:
-        net = SafetyNet(load_training(), normalizer)
+        rows = load_training()
+        net = SafetyNet(rows, normalizer, severity_model=_cached_severity_model(normalizer, rows))
         _nets.clear()
         _nets[id(normalizer)] = net
     return net

@@ -14,6 +14,7 @@ input character it came from:
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -63,6 +64,10 @@ class Normalizer:
         # characters that normalise to exactly one non-space character (fast path)
         self._simple: set[str] = set()
         self._table: dict[int, str] = {}
+
+    def signature(self) -> str:
+        """What makes this normaliser's output differ from another's (its extra character map)."""
+        return json.dumps(sorted(self._extra.items()), ensure_ascii=False)
 
     def _char(self, ch: str) -> str:
         """Normalise one input character to zero or more output characters."""

@@ -22,19 +22,18 @@ DEVSET = load_devset()
 
 
 def test_training_file_holds_no_blind_rows() -> None:
-    """training.jsonl = the devset rows of tune/heldout/heldout2/heldout3/heldout4 (same order) + "aug"
-    rows written only for training. heldout5 (blind) is never trained on."""
+    """training.jsonl = the devset rows of the studied splits (same order) + "aug" rows written only
+    for training (scripts/triage_training.py). The blind split is never trained on."""
     rows = load_training()
     assert {r["split"] for r in rows} == set(TRAIN_SPLITS)
     expected = [r for r in DEVSET if r["split"] in DEVSET_TRAIN_SPLITS]
     assert [r["id"] for r in rows if r["split"] != "aug"] == [r["id"] for r in expected]
     blind = {r["text"] for r in DEVSET if r["split"] in BLIND_SPLITS}
-    assert len(blind) >= 200
-    assert BLIND_SPLITS == ("heldout5",)
-    assert not blind & {r["text"] for r in rows}, "heldout5 must never be trained on"
-    assert "heldout5" not in TRAINING_PATH.read_text(encoding="utf-8")
+    assert BLIND_SPLITS == ("heldout7",)
+    assert not blind & {r["text"] for r in rows}, "the blind split must never be trained on"
+    assert "heldout7" not in TRAINING_PATH.read_text(encoding="utf-8")
     aug = [r for r in rows if r["split"] == "aug"]
-    assert len(aug) >= 200 and not {r["text"] for r in aug} & {r["text"] for r in DEVSET}
+    assert len(aug) >= 3000 and not {r["text"] for r in aug} & {r["text"] for r in DEVSET}
 
 
 def test_gate_silences_the_net_on_false_friends_negations_resolutions_and_no_person() -> None:
@@ -47,7 +46,7 @@ def test_model_trains_deterministically() -> None:
     rows = load_training()[:300]
     norm = default_lexicon().normalizer
     a, b = SafetyNet(rows, norm), SafetyNet(rows, norm)
-    assert a.severity_model.weights == b.severity_model.weights
+    assert a.severity_model.table == b.severity_model.table
     assert a.severity_model.bias == b.severity_model.bias
     assert a.category_model.loglik == b.category_model.loglik
     text = norm.normalize("孩子两天没回家了")[0]
@@ -110,59 +109,50 @@ def _figures(monkeypatch: pytest.MonkeyPatch, split: str) -> dict[str, dict[str,
     return figures
 
 
-def test_heldout3_figures_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """heldout3 is NOT blind any more: its misses were studied for the concept-family rules and its
-    rows train the net. Before (blind): off 0.548 / 0.588 / 0.019 / 0.093, ungated net on
-    0.855 / 0.853 / 0.148 / 0.278. Now (in-sample, for regressions only):"""
-    figures = _figures(monkeypatch, "heldout3")
-    assert figures["0"] == {"urgent_recall": 0.968, "high_caught": 0.588,
-                            "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
-    assert figures["1"] == {"urgent_recall": 0.984, "high_caught": 0.941,
-                            "normal_as_urgent": 0.019, "normal_as_high_or_urgent": 0.093}
+# Every batch after the first was written blind, measured ONCE before anyone looked at it, then studied
+# (its misses shaped rules) and trained on; the blind figures are history, printed by
+# bench/triage_eval.py (BLIND_HISTORY). Here: the studied batches must not regress in-sample.
+@pytest.mark.parametrize("split", ["heldout2", "heldout3", "heldout4", "heldout5", "heldout6"])
+def test_studied_batches_meet_targets_with_the_net(monkeypatch: pytest.MonkeyPatch, split: str) -> None:
+    monkeypatch.delenv("XIANGBAN_TRIAGE_NET", raising=False)
+    report = evaluate([r for r in DEVSET if r["split"] == split])
+    assert all(report.passed().values()), (split, report.figures())
 
 
-# heldout4: blind batch 6 (227 replies), written before heldout3 was studied. Measured ONCE blind
-# (previous lexicon, net trained without it):
-#   lexicon only 0.768 / 0.823 / 0.012 / 0.193;  with the gated net 0.927 / 0.903 / 0.060 / 0.229
-# (urgent recall / high caught / normal->urgent / normal->high-or-urgent). Since then its misses were
-# studied (negation scope, denial, resolution, concept families) and it trains the net: IN-SAMPLE.
-HELDOUT4_BLIND_OFF = {"urgent_recall": 0.768, "high_caught": 0.823,
-                      "normal_as_urgent": 0.012, "normal_as_high_or_urgent": 0.193}
-HELDOUT4_BLIND_ON = {"urgent_recall": 0.927, "high_caught": 0.903,
-                     "normal_as_urgent": 0.06, "normal_as_high_or_urgent": 0.229}
-HELDOUT4_NOW = {"urgent_recall": 1.0, "high_caught": 0.984,
-                "normal_as_urgent": 0.0, "normal_as_high_or_urgent": 0.048}
+def test_net_raises_recall_over_the_lexicon_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the batch written by independent authors (heldout6), the lexicon alone misses urgent
+    replies that the net catches; the net never adds a false urgent there."""
+    figures = _figures(monkeypatch, "heldout6")
+    assert figures["1"]["urgent_recall"] > figures["0"]["urgent_recall"]
+    assert figures["1"]["normal_as_urgent"] <= figures["0"]["normal_as_urgent"] + 0.01
 
 
-def test_heldout4_figures_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-sample now (regressions only): the same with the net off and on."""
-    figures = _figures(monkeypatch, "heldout4")
-    assert figures["0"] == HELDOUT4_NOW
-    assert figures["1"] == HELDOUT4_NOW
+def test_trained_model_is_cached_on_disk_and_reloaded(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The severity model is cached as JSON under $XIANGBAN_CACHE_DIR, keyed by the training file,
+    the normaliser and the trainer; a damaged cache file means training again, never a crash."""
+    from bot.triage import model
+
+    monkeypatch.setenv(model.ENV_CACHE, str(tmp_path))
+    normalizer = default_lexicon().normalizer
+    rows = load_training()[:200]
+    trained = model._cached_severity_model(normalizer, rows)
+    files = list(tmp_path.glob("triage-net-*.json"))
+    assert len(files) == 1
+    reloaded = model._cached_severity_model(normalizer, rows)
+    text = normalizer.normalize("孩子两天没回家了")[0]
+    grams = model.gram_set(text)
+    assert reloaded.proba(grams) == trained.proba(grams)
+    files[0].write_text("{not json", encoding="utf-8")
+    again = model._cached_severity_model(normalizer, rows)
+    assert again.proba(grams) == trained.proba(grams)
+    assert json.loads(files[0].read_text(encoding="utf-8"))["bias"] == list(trained.bias)
 
 
-# heldout5: blind batch 7 (235 replies), written BEFORE heldout4 was studied and before the negation
-# scope work, never tuned on, never trained on, measured ONCE at the end: THE honest estimate.
-# Measured once (net ON is the default): urgent recall 0.939 misses the 0.97 target; the false-alarm
-# limits hold (3/85 normal -> urgent, 12/85 -> high-or-urgent). Lexicon alone: 0.841 / 0.853.
-HELDOUT5_OFF = {"urgent_recall": 0.841, "high_caught": 0.853,
-                "normal_as_urgent": 0.035, "normal_as_high_or_urgent": 0.141}
-HELDOUT5_ON = {"urgent_recall": 0.939, "high_caught": 0.912,
-               "normal_as_urgent": 0.035, "normal_as_high_or_urgent": 0.141}
-
-
-def test_heldout5_figures_recorded(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    figures = _figures(monkeypatch, "heldout5")
-    with capsys.disabled():
-        print("\nheldout5 net off:", json.dumps(figures["0"]), "\nheldout5 net on: ", json.dumps(figures["1"]))
-    assert figures["0"] == HELDOUT5_OFF
-    assert figures["1"] == HELDOUT5_ON
-
-
-@pytest.mark.xfail(reason="KNOWN GAP, blind heldout5 (235 replies) measured once with the net on (default): "
-                   "urgent recall 0.939 < 0.97 (5 of 82 urgent missed: 3 high, 2 normal); high caught 0.912, "
-                   "normal->urgent 0.035, normal->high-or-urgent 0.141 pass. Lexicon alone 0.841 / 0.853 / "
-                   "0.035 / 0.141.", strict=True)
-def test_heldout5_meets_targets() -> None:
-    report = evaluate([r for r in DEVSET if r["split"] == "heldout5"])
-    assert all(report.passed().values()), report.figures()
+def test_reviewed_replies_need_a_surer_net() -> None:
+    """After a false friend, negation or resolution matched, the net speaks only above the stricter
+    THRESHOLDS_REVIEWED."""
+    net = default_net(default_lexicon().normalizer)
+    proba = {"urgent": 0.7, "high": 0.2, "normal": 0.1}
+    assert net.decide(proba) == "urgent"
+    assert net.decide(proba, reviewed=True) == "normal"
+    assert net.decide({"urgent": 0.95, "high": 0.04, "normal": 0.01}, reviewed=True) == "urgent"
