@@ -16,7 +16,7 @@ from .lexicon import (
     extra_paths_from_env,
     load_lexicon,
 )
-from .model import default_net, net_enabled, net_may_speak
+from .model import default_net, net_enabled
 
 _NEGATION_LOOKBACK = 24  # normalised characters before a hit that a negator may occupy
 _PRIORITY = {c: i for i, c in enumerate(CATEGORY_PRIORITY)}
@@ -251,12 +251,26 @@ def _with_net(text: str, lexicon_result: Triage, norm: str, offsets: list[int], 
     if SEVERITY_RANK[proposed] <= SEVERITY_RANK[lexicon_result.severity]:
         return lexicon_result
     category, grams = net.category(norm, proposed)
+    if not grams:  # nothing in the reply to show the caseworker: the rules' answer stands
+        return lexicon_result
     evidence = tuple(
         Evidence(offsets[s], offsets[s + len(g) - 1] + 1, text[offsets[s]:offsets[s + len(g) - 1] + 1],
                  f"model:{category}")
         for g, s in sorted(grams, key=lambda x: x[1])
     )
     return Triage(proposed, category, evidence)
+
+
+def _has_words(norm: str) -> bool:
+    """Whether a reply has at least two letters or characters (a bare "2" or "ok?" has not): the
+    net only speaks about words; menu digits are the conversation engine's business."""
+    count = 0
+    for ch in norm:
+        if ch.isalpha():
+            count += 1
+            if count >= 2:
+                return True
+    return False
 
 
 def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = None,
@@ -270,7 +284,9 @@ def classify(text: str, language: str = "zh_Hans", *, lexicon: Lexicon | None = 
     lex = lexicon or default_lexicon()
     hits, offsets, norm, cancelled = _analyse(text, lex)
     result = _lexicon_triage(text, hits, offsets)
-    if (net_enabled() if net is None else net) and net_may_speak(norm):
+    if (net_enabled() if net is None else net) and _has_words(norm):
+        # the net must be surer when the rules have spoken (a false friend, negation or
+        # resolution matched): it cannot see negation itself
         result = _with_net(text, result, norm, offsets, lex, cancelled)
     return result
 

@@ -126,6 +126,8 @@ class Lexicon:
     # part index -> substrings (2+ characters) one of which every match contains: a second, finer
     # pre-test (``"ran away" in text``) before the regex runs
     literals: dict[int, tuple[str, ...]] = field(init=False)
+    # the same pre-test, fast: one substring (``in``) or a compiled alternation of several
+    _pretest: dict[int, str | re.Pattern[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.normalizer = Normalizer(self.normalize_map)
@@ -156,6 +158,10 @@ class Lexicon:
                         index.setdefault(ch, []).append(i)
         self.index = {ch: tuple(v) for ch, v in index.items()}
         self.always = frozenset(always)
+        self._pretest = {
+            i: lits[0] if len(lits) == 1 else re.compile("|".join(re.escape(x) for x in lits))
+            for i, lits in self.literals.items()
+        }
 
     def candidate_parts(self, chars: set[str], text: str | None = None) -> list[tuple[Entry, re.Pattern[str]]]:
         """The (entry, pattern) pairs that may match a text made of ``chars`` (and, when given,
@@ -166,11 +172,11 @@ class Lexicon:
         parts = self.parts
         if text is None:
             return [parts[i] for i in sorted(found)]
-        literals = self.literals
+        pretest = self._pretest
         out = []
         for i in sorted(found):
-            need = literals.get(i)
-            if need is None or any(x in text for x in need):
+            need = pretest.get(i)
+            if need is None or (need in text if isinstance(need, str) else need.search(text) is not None):
                 out.append(parts[i])
         return out
 

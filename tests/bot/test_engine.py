@@ -68,7 +68,8 @@ def test_unclear_answer_is_reprompted_once_then_goes_to_a_caseworker() -> None:
     state = asked("confirm_guardian")
     first = engine.step(guardian(), state, "啥意思", NOW)
     assert templates(first) == ["sms.reprompt_yesno"] and not first.flags
-    second = engine.step(guardian(), first.state, "不知道你说啥", NOW)
+    # (a confused reply the triage net reads as a plea, "不知道你说啥", goes to a caseworker as help)
+    second = engine.step(guardian(), first.state, "看不明白", NOW)
     assert templates(second) == ["sms.handed_to_caseworker"]
     assert [f.category for f in second.flags] == ["other"]
     assert second.state.question is None

@@ -73,11 +73,12 @@ def test_net_on_by_default_and_env_flag(monkeypatch: pytest.MonkeyPatch) -> None
     assert net_enabled() is True  # lead's decision after heldout4: urgent recall first
     monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "0")
     assert net_enabled() is False
-    assert classify("我屋里伢搞掉了").severity == "normal"  # the lexicon alone misses this dialect
+    text = "娃把手伸进了打谷机，手指头没了"  # a blind heldout5 reply, now a training row
+    assert classify(text).severity == "normal"  # the lexicon alone misses it
     monkeypatch.setenv("XIANGBAN_TRIAGE_NET", "1")
     assert net_enabled() is True
     monkeypatch.delenv("XIANGBAN_TRIAGE_NET")
-    assert classify("我屋里伢搞掉了").severity == "urgent"  # ... which the net, on by default, catches
+    assert classify(text).severity == "urgent"  # ... which the net, on by default, catches
 
 
 def test_gate_follows_the_negation_scope() -> None:
