@@ -73,7 +73,7 @@ def test_unclear_answer_is_reprompted_once_then_goes_to_a_caseworker() -> None:
     assert templates(second) == ["sms.handed_to_caseworker"]
     assert [f.category for f in second.flags] == ["other"]
     assert second.state.question is None
-    third = engine.step(guardian(), second.state, "还是不懂", NOW)
+    third = engine.step(guardian(), second.state, "嗯", NOW)
     assert templates(third) == ["sms.thanks"]  # no loop: no question is open any more
 
 
