@@ -35,7 +35,7 @@ import math
 import os
 import random
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -61,6 +61,7 @@ L2 = 1e-5
 # down toward the prior instead of up to unit length, so two or three n-grams ("我不想...了") cannot
 # make the net sure of itself
 SHRINK = 1000.0
+MIN_DF = 2
 
 # Chosen on out-of-fold (5-fold) net probabilities of the training rows, combined with the lexicon
 # as classify() does (scripts/triage_thresholds.py prints this); never on the blind batch. Figures
@@ -177,16 +178,23 @@ def sum3(start: Sequence[float], get: Callable[[str], tuple[float, ...] | None],
 class NaiveBayes:
     """Multinomial NB over binarised character n-grams (each distinct n-gram counts once)."""
 
-    def __init__(self, docs: Sequence[Iterable[str]], labels: Sequence[str], alpha: float = ALPHA) -> None:
+    def __init__(self, docs: Iterable[Iterable[str]], labels: Sequence[str], alpha: float = ALPHA) -> None:
+        """``docs`` is iterated twice (a list, or a re-iterable that builds each document lazily)."""
         self.classes: tuple[str, ...] = tuple(sorted(set(labels)))
         index = {c: i for i, c in enumerate(self.classes)}
         k = len(self.classes)
         doc_count = [0] * k
+        seen: dict[str, int] = {}
+        for grams in docs:
+            for g in grams:
+                seen[g] = seen.get(g, 0) + 1
         counts: dict[str, list[int]] = {}
         for grams, label in zip(docs, labels):
             ci = index[label]
             doc_count[ci] += 1
             for g in grams:
+                if seen[g] < MIN_DF:
+                    continue
                 row = counts.get(g)
                 if row is None:
                     row = counts[g] = [0] * k
@@ -199,7 +207,8 @@ class NaiveBayes:
         n_docs = sum(doc_count)
         self.prior = tuple(math.log(doc_count[i] / n_docs) for i in range(k))
         denom = [math.log(totals[i] + alpha * vocab) for i in range(k)]
-        # precomputed log-likelihoods, centred per n-gram (only differences between classes matter)
+        # precomputed log-likelihoods, centred per n-gram (only differences between classes matter);
+        # an n-gram seen in fewer than MIN_DF replies is not counted (memory: it cannot generalise)
         self.loglik: dict[str, tuple[float, ...]] = {}
         for g in sorted(counts):
             row = counts[g]
@@ -255,15 +264,18 @@ class LogReg:
     normal->urgent went from about 0.87 (binary n-grams) to about 0.90."""
 
     def __init__(self, docs: Sequence[Sequence[str]], labels: Sequence[str], epochs: int = EPOCHS,
-                 rate: float = RATE, l2: float = L2, shrink: float = SHRINK) -> None:
+                 rate: float = RATE, l2: float = L2, shrink: float = SHRINK, min_df: int = MIN_DF) -> None:
         self.classes: tuple[str, ...] = SEVERITY_ORDER
         self.shrink = shrink
         index = {c: i for i, c in enumerate(self.classes)}
-        sets = [sorted(set(d)) for d in docs]
         df: dict[str, int] = {}
-        for grams in sets:
-            for g in grams:
+        for doc in docs:
+            for g in set(doc):
                 df[g] = df.get(g, 0) + 1
+        # a feature seen in fewer than min_df replies is dropped: it cannot generalise, and the
+        # table (memory of every process that triages) shrinks by about 60 %
+        df = {g: c for g, c in df.items() if c >= min_df}
+        sets = [sorted(g for g in set(d) if g in df) for d in docs]
         n = len(sets)
         idf = {g: math.log((1 + n) / (1 + c)) + 1 for g, c in df.items()}
         data = []
@@ -352,6 +364,17 @@ class NetResult:
     proba: dict[str, float]  # severity -> probability
 
 
+class _GramDocs:
+    """The n-grams of each normalised reply, built afresh on every pass (training the category model
+    on all replies at once would hold about a million n-gram strings)."""
+
+    def __init__(self, norms: Sequence[str]) -> None:
+        self.norms = norms
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return ([g for g, _ in ngrams(n)] for n in self.norms)
+
+
 class SafetyNet:
     """A severity model (the gate: logistic regression, 3 classes) and a category model
     (Naive Bayes, 14 classes, used only when the net fires)."""
@@ -366,7 +389,7 @@ class SafetyNet:
         norms = [normalizer.normalize(r["text"])[0] for r in rows]
         self.severity_model = severity_model or LogReg([sorted(features(n)) for n in norms],
                                                        [r["severity"] for r in rows])
-        self.category_model = NaiveBayes([[g for g, _ in ngrams(n)] for n in norms], [r["category"] for r in rows])
+        self.category_model = NaiveBayes(_GramDocs(norms), [r["category"] for r in rows])
 
     def severity_proba(self, norm: str) -> dict[str, float]:
         """P(urgent), P(high), P(normal) for normalised text."""
@@ -423,7 +446,7 @@ def cache_dir() -> Path:
 
 def _cache_path(normalizer: Normalizer) -> Path:
     digest = hashlib.sha256()
-    digest.update(f"{CACHE_FORMAT}|{EPOCHS}|{RATE}|{L2}|{SHRINK}|{NGRAM_MAX}|".encode())
+    digest.update(f"{CACHE_FORMAT}|{EPOCHS}|{RATE}|{L2}|{SHRINK}|{MIN_DF}|{NGRAM_MAX}|".encode())
     digest.update(normalizer.signature().encode("utf-8"))
     digest.update(TRAINING_PATH.read_bytes())
     return cache_dir() / f"triage-net-{digest.hexdigest()[:24]}.json"
@@ -446,6 +469,9 @@ def _cached_severity_model(normalizer: Normalizer, rows: Sequence[dict]) -> LogR
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(model.state()), encoding="utf-8")
         os.replace(tmp, path)
+        for stale in path.parent.glob("triage-net-*.json"):  # other training files or settings
+            if stale != path:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass
     return model
