@@ -19,6 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/flask --app bot db upgrade
 	$(BIN)/flask --app bot demo
+	$(BIN)/flask --app bot triage --warm
 	@echo "worker: ticking every minute (log in instance/worker.log)"
 	@mkdir -p instance
 	$(BIN)/flask --app bot worker > instance/worker.log 2>&1 & echo $$! > instance/worker.pid; \

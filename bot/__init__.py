@@ -39,4 +39,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from bot import cli
 
     cli.register(app)
+    if not app.testing and app.config.get("TRIAGE_WARM_UP", True):
+        _warm_triage_on_first_request(app)
     return app
+
+
+def _warm_triage_on_first_request(app: Flask) -> None:
+    """On the first request this process serves (often a health check), build the triage rules and
+    net in a background thread, so the first text message is not the one that waits for them."""
+    import threading
+
+    started = threading.Event()
+
+    @app.before_request
+    def _start_triage_warm_up() -> None:
+        if started.is_set():
+            return
+        started.set()
+        from bot.triage import warm_up
+
+        threading.Thread(target=warm_up, name="triage-warm-up", daemon=True).start()

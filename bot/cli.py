@@ -122,10 +122,14 @@ def flags(as_json: bool, status: str | None) -> None:
 
 
 @click.command("triage")
-def triage() -> None:
+@click.option("--warm", is_flag=True, help="only build the rules and the learned net (run once after a deploy)")
+def triage(warm: bool) -> None:
     """Classify JSON lines from stdin: {"id", "text"} in, {"id", "severity", "category"} out."""
-    from bot.triage import classify_lines
+    from bot.triage import classify_lines, warm_up
 
+    if warm:
+        click.echo(f"triage ready in {warm_up():.1f} s")
+        return
     for line in classify_lines(sys.stdin):
         click.echo(line)
 

@@ -50,6 +50,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CADENCE": dict(DEFAULT_CADENCE),
         # Reverse proxies in front (ProxyFix): client address and scheme for throttling and cookies.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0")),
+        # Build the triage rules and learned net in the background on a process's first request.
+        "TRIAGE_WARM_UP": os.environ.get("TRIAGE_WARM_UP", "1") not in ("0", "false", "no", "off"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",

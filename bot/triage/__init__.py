@@ -5,7 +5,7 @@ Pure Python (no Flask, database or Twilio). The rules live as reviewed data in
 """
 from __future__ import annotations
 
-from .classifier import Evidence, Triage, classify, classify_lines, default_lexicon
+from .classifier import Evidence, Triage, classify, classify_lines, default_lexicon, warm_up
 from .lexicon import (
     CATEGORY_PRIORITY,
     CATEGORY_SEVERITY,
@@ -31,4 +31,5 @@ __all__ = [
     "classify_lines",
     "default_lexicon",
     "load_lexicon",
+    "warm_up",
 ]

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -431,6 +432,7 @@ def load_training(path: Path = TRAINING_PATH) -> list[dict]:
 
 
 _nets: dict[int, SafetyNet] = {}
+_nets_lock = threading.Lock()  # a warm-up thread and a request may ask at once: train once
 ENV_CACHE = "XIANGBAN_CACHE_DIR"
 CACHE_FORMAT = 5  # bump when LogReg's features, training or state() change
 
@@ -480,9 +482,13 @@ def _cached_severity_model(normalizer: Normalizer, rows: Sequence[dict]) -> LogR
 def default_net(normalizer: Normalizer) -> SafetyNet:
     """The net trained on training.jsonl, built once per normaliser (i.e. per compiled lexicon)."""
     net = _nets.get(id(normalizer))
-    if net is None or net.normalizer is not normalizer:
-        rows = load_training()
-        net = SafetyNet(rows, normalizer, severity_model=_cached_severity_model(normalizer, rows))
-        _nets.clear()
-        _nets[id(normalizer)] = net
+    if net is not None and net.normalizer is normalizer:
+        return net
+    with _nets_lock:
+        net = _nets.get(id(normalizer))
+        if net is None or net.normalizer is not normalizer:
+            rows = load_training()
+            net = SafetyNet(rows, normalizer, severity_model=_cached_severity_model(normalizer, rows))
+            _nets.clear()
+            _nets[id(normalizer)] = net
     return net

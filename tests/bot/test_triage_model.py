@@ -183,3 +183,44 @@ def test_blind_batch_meets_every_target(monkeypatch: pytest.MonkeyPatch) -> None
     report = evaluate([r for r in DEVSET if r["split"] == "heldout8"])
     assert report.n >= 300
     assert all(report.passed().values()), report.figures()
+
+
+def test_warm_up_builds_the_net_once_and_the_cli_reports_it(app) -> None:
+    """`flask --app bot triage --warm` builds rules and net (deploy step); concurrent callers of
+    default_net share one build."""
+    import threading
+
+    from bot.triage import warm_up
+
+    assert warm_up() >= 0
+    nets = []
+    threads = [threading.Thread(target=lambda: nets.append(default_net(default_lexicon().normalizer)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(n) for n in nets}) == 1
+    result = app.test_cli_runner().invoke(args=["triage", "--warm"])
+    assert result.exit_code == 0 and "triage ready in" in result.output
+
+
+def test_first_request_starts_the_warm_up_outside_tests(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import bot.triage
+    from bot import create_app
+
+    calls: list[str] = []
+    monkeypatch.setattr(bot.triage, "warm_up", lambda: calls.append(threading.current_thread().name) or 0.0)
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "SECRET_KEY": "x", "TESTING": False})
+    client = app.test_client()
+    client.get("/healthz")
+    client.get("/healthz")
+    for t in threading.enumerate():
+        if t.name == "triage-warm-up":
+            t.join(5)
+    assert calls == ["triage-warm-up"]
+    quiet = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'q.db'}", "SECRET_KEY": "x", "TRIAGE_WARM_UP": False})
+    quiet.test_client().get("/healthz")
+    assert calls == ["triage-warm-up"]
