@@ -36,7 +36,7 @@ import os
 import random
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -163,19 +163,6 @@ def features(norm: str) -> set[str]:
     return grams
 
 
-def sum3(start: Sequence[float], get: Callable[[str], tuple[float, ...] | None],
-         grams: Iterable[str]) -> tuple[float, float, float]:
-    """Add up three-class weights of the n-grams found in a table (unrolled: the classifier's hot loop)."""
-    a, b, c = start
-    for g in grams:
-        t = get(g)
-        if t is not None:
-            a += t[0]
-            b += t[1]
-            c += t[2]
-    return a, b, c
-
-
 class NaiveBayes:
     """Multinomial NB over binarised character n-grams (each distinct n-gram counts once)."""
 
@@ -222,8 +209,6 @@ class NaiveBayes:
         s = list(self.prior)
         get = self.loglik.get
         k = len(s)
-        if k == 3:  # the hot path (severity model): unrolled
-            return list(sum3(s, get, grams))
         for g in grams:
             t = get(g)
             if t is not None:
