@@ -51,7 +51,7 @@ ENV_NET = "XIANGBAN_TRIAGE_NET"
 # (heldout4 was blind until it was measured once; it is now studied and trained on).
 DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
 TRAIN_SPLITS = (*DEVSET_TRAIN_SPLITS, "aug")
-BLIND_SPLITS = ("heldout8",)
+BLIND_SPLITS = ("heldout8", "heldout9")
 SEVERITY_ORDER = ("urgent", "high", "normal")
 NGRAM_MAX = 3
 ALPHA = 0.1  # additive smoothing (category model)
@@ -207,13 +207,12 @@ class NaiveBayes:
     def scores(self, grams: Iterable[str]) -> list[float]:
         """Unnormalised log-posterior per class (unseen n-grams are ignored)."""
         s = list(self.prior)
-        get = self.loglik.get
-        k = len(s)
-        for g in grams:
-            t = get(g)
-            if t is not None:
-                for i in range(k):
-                    s[i] += t[i]
+        loglik = self.loglik
+        known = sorted(loglik.keys() & set(grams))  # sorted: sums independent of the set's order
+        if known:
+            rows = itemgetter(*known)(loglik) if len(known) > 1 else (loglik[known[0]],)
+            for i, column in enumerate(zip(*rows)):  # per class, summed in C
+                s[i] += sum(column)
         return s
 
     def proba(self, grams: Iterable[str]) -> dict[str, float]:
@@ -229,12 +228,19 @@ class NaiveBayes:
         """The n-grams (with offsets) that most favour ``cls`` over the classes ``against``."""
         ci = self.classes.index(cls)
         others = [self.classes.index(c) for c in against if c in self.classes and c != cls]
+        rival = itemgetter(*others) if len(others) > 1 else None
+        get = self.loglik.get
         scored = []
         for g, start in grams:
-            t = self.loglik.get(g)
-            if t is None or len(g) < 2:
+            if len(g) < 2:
                 continue
-            margin = t[ci] - max(t[o] for o in others) if others else t[ci]
+            t = get(g)
+            if t is None:
+                continue
+            if rival is not None:
+                margin = t[ci] - max(rival(t))
+            else:
+                margin = t[ci] - t[others[0]] if others else t[ci]
             if margin > 0:
                 scored.append((-margin, start, g))
         scored.sort()

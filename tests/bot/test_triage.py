@@ -337,7 +337,7 @@ def test_classify_lines() -> None:
 DEVSET = load_devset()
 
 
-NEW_SPLITS = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8")
+NEW_SPLITS = ("heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
 KNOWN_SPLITS = frozenset({"tune", "heldout", *NEW_SPLITS})
 
 
