@@ -46,9 +46,8 @@ from .normalize import Normalizer, is_cjk
 
 TRAINING_PATH = Path(__file__).resolve().with_name("training.jsonl")
 ENV_NET = "XIANGBAN_TRIAGE_NET"
-# devset splits copied into training.jsonl, plus "aug": extra replies written only for training
-# (near-miss normals, English everyday replies, paraphrased alarms). heldout5 is the blind test
-# (heldout4 was blind until it was measured once; it is now studied and trained on).
+# devset splits copied into training.jsonl, plus "aug": replies written only for training. Each
+# heldoutN was blind until measured once, then studied and trained on; BLIND_SPLITS never are.
 DEVSET_TRAIN_SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
 TRAIN_SPLITS = (*DEVSET_TRAIN_SPLITS, "aug")
 BLIND_SPLITS = ("heldout8", "heldout9")
@@ -83,14 +82,9 @@ THRESHOLDS: dict[str, float] = {"urgent": 0.45, "high": 0.7}
 # When a reviewed false friend, negation or resolution matched somewhere in the reply, the net (which
 # cannot see negation) needs to be much surer before it overrules the rules: these thresholds apply.
 THRESHOLDS_REVIEWED: dict[str, float] = {"urgent": 0.85, "high": 0.95}
-# ON (lead's decision after heldout4: urgent recall comes first). History --
-# heldout4 (blind batch 6, 227 replies, measured ONCE with the previous lexicon, net frozen):
-#   lexicon only:       urgent 0.768, high caught 0.823, normal->urgent 0.012, normal->high|urgent 0.193
-#   lexicon + gated net: urgent 0.927, high caught 0.903, normal->urgent 0.060, normal->high|urgent 0.229
-# The net lifted recall a lot but broke both false-alarm limits (5% / 15%) on heldout4, so it was
-# kept off then; the negation scope / denial / resolution rules now silence most of those false
-# alarms (heldout4 is training data since). The honest estimate is heldout5 (see
-# tests/bot/test_triage_model.py). Switch off with XIANGBAN_TRIAGE_NET=0 (or classify(..., net=False)).
+# ON: urgent recall comes first. What each blind batch showed with and without the net is in
+# bench/triage_eval.py (BLIND_HISTORY) and docs/triage.md. Switch off with XIANGBAN_TRIAGE_NET=0
+# (or classify(..., net=False)).
 ENABLED_BY_DEFAULT = True
 
 
@@ -413,7 +407,7 @@ class SafetyNet:
 
 
 def load_training(path: Path = TRAINING_PATH) -> list[dict]:
-    """The shipped training rows (tune, heldout, heldout2, heldout3, heldout4 and aug; never heldout5)."""
+    """The shipped training rows (the studied devset splits and "aug"; never a blind split)."""
     with open(path, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     bad = [r["id"] for r in rows if r.get("split") not in TRAIN_SPLITS or r.get("split") in BLIND_SPLITS]

@@ -38,7 +38,9 @@ def test_training_file_holds_no_blind_rows() -> None:
     assert len(aug) >= 3000 and not {r["text"] for r in aug} & {r["text"] for r in DEVSET}
 
 
-def test_gate_silences_the_net_on_false_friends_negations_resolutions_and_no_person() -> None:
+def test_net_stays_quiet_on_false_friends_negations_resolutions_and_crops() -> None:
+    """After a reviewed false friend, negation or resolution the net needs P >= 0.85 to speak;
+    on these it does not."""
     for text in ["女儿说想死我了，让我早点回去", "孩子没有被欺负", "娃的感冒好了，今天正常上学",
                  "今天下大雨，地里的菜都淹了"]:
         assert classify(text, net=True) == classify(text, net=False), text
