@@ -17,10 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.triage import default_lexicon  # noqa: E402
 from bot.triage.classifier import _analyse, _lexicon_triage  # noqa: E402
+from bot.triage.metrics import SEVERITIES, TARGETS, Report  # noqa: E402
 from bot.triage.model import (  # noqa: E402
     THRESHOLDS,
     THRESHOLDS_REVIEWED,
     LogReg,
+    decide,
     features,
     load_training,
 )
@@ -54,21 +56,14 @@ def out_of_fold(rows: list[dict], docs: dict[str, list[str]], folds: int = 5) ->
 def figures(rows: list[dict], lexicon: dict[str, tuple[str, bool]], proba: dict[str, dict[str, float]],
             normal: tuple[float, float], reviewed: tuple[float, float]) -> str:
     """The four target figures of max(lexicon, net) over ``rows``."""
-    conf: dict[tuple[str, str], int] = {}
+    confusion = {t: {p: 0 for p in SEVERITIES} for t in SEVERITIES}
     for r in rows:
         sev, cancelled = lexicon[r["id"]]
-        p = proba[r["id"]]
         tu, th = reviewed if cancelled else normal
-        net = "urgent" if p["urgent"] > tu else "high" if p["urgent"] + p["high"] > th else "normal"
-        final = max(sev, net, key=RANK.__getitem__)
-        conf[(r["severity"], final)] = conf.get((r["severity"], final), 0) + 1
-
-    def share(label: str, predicted: tuple[str, ...]) -> float:
-        total = sum(conf.get((label, p), 0) for p in RANK)
-        return sum(conf.get((label, p), 0) for p in predicted) / total if total else 0.0
-
-    return " / ".join(f"{x:.3f}" for x in (share("urgent", ("urgent",)), share("high", ("high", "urgent")),
-                                           share("normal", ("urgent",)), share("normal", ("high", "urgent"))))
+        net = decide(proba[r["id"]], {"urgent": tu, "high": th})
+        confusion[r["severity"]][max(sev, net, key=RANK.__getitem__)] += 1
+    found = Report(len(rows), confusion, 0).figures()
+    return " / ".join(f"{found[k]:.3f}" for k in TARGETS)
 
 
 def main() -> int:
